@@ -1,0 +1,141 @@
+/**
+ * Postgres schema. Migrations are generated from this file by drizzle-kit (`npm run db:generate`)
+ * into `drizzle/` and committed; `ladder migrate` and every start-up apply them.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  boolean,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
+
+export const projects = pgTable('projects', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  createdAt: createdAt(),
+});
+
+export const SWEEP_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled', 'imported'] as const;
+export type SweepStatus = (typeof SWEEP_STATUSES)[number];
+
+export const sweeps = pgTable(
+  'sweeps',
+  {
+    id: text('id').primaryKey(),
+    projectId: text('project_id')
+      .notNull()
+      .references(() => projects.id),
+    name: text('name').notNull(),
+    kind: text('kind').notNull(),
+    /** The validated spec, with defaults filled in. */
+    spec: jsonb('spec').notNull(),
+    status: text('status').$type<SweepStatus>().notNull().default('pending'),
+    codeVersion: text('code_version').notNull(),
+    rerun: boolean('rerun').notNull().default(false),
+    executor: text('executor').notNull().default('local'),
+    currentRung: integer('current_rung').notNull().default(0),
+    createdAt: createdAt(),
+    startedAt: timestamp('started_at', { withTimezone: true }),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [index('sweeps_project_created_idx').on(t.projectId, t.createdAt), index('sweeps_status_idx').on(t.status)],
+);
+
+export const TRIAL_STATUSES = ['planned', 'running', 'succeeded', 'failed', 'cancelled', 'skipped'] as const;
+export type TrialStatus = (typeof TRIAL_STATUSES)[number];
+
+export const trials = pgTable(
+  'trials',
+  {
+    /** `<sweepId>-r<rung>-v<variant>-s<seed>`: readable and stable, so `trial/<id>` is a business id. */
+    id: text('id').primaryKey(),
+    sweepId: text('sweep_id')
+      .notNull()
+      .references(() => sweeps.id, { onDelete: 'cascade' }),
+    rungIndex: integer('rung_index').notNull(),
+    rungName: text('rung_name').notNull(),
+    /** Numeric value of the scale key on this rung, when it is numeric (the x of scaling fits). */
+    scaleValue: doublePrecision('scale_value'),
+    variantIndex: integer('variant_index').notNull(),
+    variantName: text('variant_name').notNull(),
+    variant: jsonb('variant').notNull(),
+    seed: integer('seed').notNull(),
+    config: jsonb('config').notNull(),
+    identity: text('identity').notNull(),
+    status: text('status').$type<TrialStatus>().notNull().default('planned'),
+    attempts: integer('attempts').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull(),
+    startedAt: timestamp('started_at', { withTimezone: true }),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+    /** Wall seconds over all attempts; GPU-seconds are that times the GPUs requested. */
+    wallSeconds: doublePrecision('wall_seconds').notNull().default(0),
+    gpuSeconds: doublePrecision('gpu_seconds').notNull().default(0),
+    exitReason: text('exit_reason'),
+    /** Final result as pushed by the job: `{metrics, config, meta}`. */
+    result: jsonb('result'),
+    /** Set when the result was reused from an earlier trial with the same identity. */
+    reusedFrom: text('reused_from'),
+    /** Executor reference of the latest attempt. */
+    execution: jsonb('execution'),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('trials_sweep_rung_idx').on(t.sweepId, t.rungIndex),
+    index('trials_identity_succeeded_idx').on(t.identity).where(sql`status = 'succeeded'`),
+    index('trials_status_idx').on(t.status),
+  ],
+);
+
+export const metricPoints = pgTable(
+  'metric_points',
+  {
+    trialId: text('trial_id')
+      .notNull()
+      .references(() => trials.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    step: integer('step').notNull(),
+    value: doublePrecision('value').notNull(),
+    time: timestamp('time', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.trialId, t.name, t.step] })],
+);
+
+export const analyses = pgTable(
+  'analyses',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    sweepId: text('sweep_id')
+      .notNull()
+      .references(() => sweeps.id, { onDelete: 'cascade' }),
+    /** What was computed: `promotion`, `consistency`, `extrapolation`, … */
+    kind: text('kind').notNull(),
+    /** Rung the analysis belongs to; -1 for the whole sweep (a real value keeps the unique index simple). */
+    rungIndex: integer('rung_index').notNull().default(-1),
+    data: jsonb('data').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('analyses_sweep_kind_rung_idx').on(t.sweepId, t.kind, t.rungIndex)],
+);
+
+export const events = pgTable(
+  'events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    sweepId: text('sweep_id').references(() => sweeps.id, { onDelete: 'cascade' }),
+    trialId: text('trial_id'),
+    type: text('type').notNull(),
+    data: jsonb('data').notNull().default({}),
+    time: timestamp('time', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('events_sweep_idx').on(t.sweepId, t.id), index('events_trial_idx').on(t.trialId, t.id)],
+);

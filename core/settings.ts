@@ -1,0 +1,36 @@
+/**
+ * Process settings from the environment, validated once at start-up so a typo fails fast with
+ * the variable's name instead of surfacing later as a connection error.
+ */
+import { z } from 'zod';
+
+const settingsSchema = z.object({
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+  TEMPORAL_ADDRESS: z.string().regex(/^[^\s:/]+:\d+$/, 'must be host:port').optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  LADDER_TASK_QUEUE: z.string().min(1).default('ladder'),
+  LADDER_EXECUTOR: z.enum(['local', 'simulated']).default('local'),
+  /** Base URL jobs push results to, as they see it (…/ingest/v1). */
+  LADDER_INGEST_URL: z.string().url().optional(),
+  LADDER_INGEST_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  LADDER_RUN_ROOT: z.string().optional(),
+  LADDER_PYTHON: z.string().optional(),
+  LADDER_PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+});
+
+export type Settings = z.infer<typeof settingsSchema>;
+
+export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const parsed = settingsSchema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  throw new Error(`environment variable ${String(issue.path[0])}: ${issue.message}`);
+}
+
+export function requireSetting<K extends keyof Settings>(settings: Settings, key: K): NonNullable<Settings[K]> {
+  const value = settings[key];
+  if (value === undefined || value === null || value === '') {
+    throw new Error(`environment variable ${key} is required here`);
+  }
+  return value as NonNullable<Settings[K]>;
+}

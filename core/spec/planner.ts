@@ -1,0 +1,135 @@
+/**
+ * Expands a validated spec into trials: variants (listed × grid) × seeds × rungs.
+ *
+ * Deterministic by construction: the order of trials depends only on the spec, so the same spec
+ * always yields the same trial ids and identities, which is what makes reuse and idempotent
+ * resubmission possible.
+ */
+import { canonicalJson, trialIdentity } from './identity';
+import type { SweepSpec } from './spec';
+import { rungNames } from './spec';
+
+export type Config = Record<string, unknown>;
+
+export interface PlannedVariant {
+  index: number;
+  /** Human-readable, unique within the sweep: listed name and/or `key=value,…`. */
+  name: string;
+  /** The overrides that make this variant (listed config merged with the grid point). */
+  overrides: Config;
+}
+
+export interface PlannedRung {
+  index: number;
+  name: string;
+  /** The value of the scale key; numeric values are the x of scaling fits. */
+  value: string | number | null;
+  overrides: Config;
+}
+
+export interface PlannedTrial {
+  /** Suffix of the trial id within its sweep: `r<rung>-v<variant>-s<seed>`. */
+  key: string;
+  rung: PlannedRung;
+  variant: PlannedVariant;
+  seed: number;
+  /** Fully resolved config: base ← variant ← rung ← seed. */
+  config: Config;
+  identity: string;
+}
+
+export interface Plan {
+  variants: PlannedVariant[];
+  rungs: PlannedRung[];
+  seeds: number[];
+  trials: PlannedTrial[];
+}
+
+export function seedList(spec: SweepSpec): number[] {
+  return typeof spec.seeds === 'number' ? Array.from({ length: spec.seeds }, (_, i) => i) : [...spec.seeds];
+}
+
+export function planVariants(spec: SweepSpec): PlannedVariant[] {
+  const listed = spec.variants ?? [{ name: '', config: {} }];
+  const gridKeys = Object.keys(spec.grid ?? {}).sort();
+  let points: Array<Array<[string, unknown]>> = [[]];
+  for (const key of gridKeys) {
+    const values = spec.grid![key]!;
+    points = points.flatMap((p) => values.map((v) => [...p, [key, v] as [string, unknown]]));
+  }
+  const variants: PlannedVariant[] = [];
+  for (const base of listed) {
+    for (const point of points) {
+      const overrides = structuredClone(base.config) as Config;
+      for (const [key, value] of point) setPath(overrides, key, value);
+      const gridName = point.map(([k, v]) => `${k}=${formatValue(v)}`).join(',');
+      const name = [base.name, gridName].filter(Boolean).join(' ') || 'base';
+      variants.push({ index: variants.length, name, overrides });
+    }
+  }
+  return variants;
+}
+
+export function planRungs(spec: SweepSpec): PlannedRung[] {
+  if (!spec.scale) return [{ index: 0, name: 'default', value: null, overrides: {} }];
+  const names = rungNames(spec);
+  return spec.scale.rungs.map((r, index) => {
+    const value = typeof r === 'object' ? r.value : r;
+    const overrides = structuredClone(typeof r === 'object' ? (r.config ?? {}) : {}) as Config;
+    setPath(overrides, spec.scale!.key, value);
+    return { index, name: names[index]!, value, overrides };
+  });
+}
+
+export function planSweep(spec: SweepSpec, codeVersion: string): Plan {
+  const variants = planVariants(spec);
+  const rungs = planRungs(spec);
+  const seeds = seedList(spec);
+  const trials: PlannedTrial[] = [];
+  for (const rung of rungs) {
+    for (const variant of variants) {
+      for (const seed of seeds) {
+        const config = deepMerge(deepMerge(deepMerge({}, spec.base), variant.overrides), rung.overrides);
+        config.seed = seed;
+        trials.push({
+          key: `r${rung.index}-v${variant.index}-s${seed}`,
+          rung,
+          variant,
+          seed,
+          config,
+          identity: trialIdentity({ kind: spec.kind, config, seed, codeVersion }),
+        });
+      }
+    }
+  }
+  return { variants, rungs, seeds, trials };
+}
+
+function formatValue(v: unknown): string {
+  return typeof v === 'string' ? v : canonicalJson(v);
+}
+
+function isPlainObject(v: unknown): v is Config {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Merges `patch` into `target` (objects recursively, everything else replaced); returns target. */
+export function deepMerge(target: Config, patch: Config): Config {
+  for (const [key, value] of Object.entries(patch)) {
+    const current = target[key];
+    if (isPlainObject(current) && isPlainObject(value)) deepMerge(current, value);
+    else target[key] = structuredClone(value);
+  }
+  return target;
+}
+
+/** Sets a dotted path (`optimizer.lr`), creating objects on the way. */
+export function setPath(target: Config, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    if (!isPlainObject(node[part])) node[part] = {};
+    node = node[part] as Config;
+  }
+  node[parts[parts.length - 1]!] = structuredClone(value);
+}

@@ -1,0 +1,70 @@
+/**
+ * Launching and cancelling sweeps: the one path shared by the CLI and the GraphQL API, so both
+ * validate the same way and start the same workflow.
+ */
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { eq } from 'drizzle-orm';
+import type { Db } from '../db/client';
+import { sweeps } from '../db/schema';
+import { parseSweepSpec, parseSweepSpecText, type SweepSpec } from '../spec/spec';
+import { createSweep, requireSweep, type CreatedSweep } from './store';
+
+export interface LaunchContext {
+  db: Db;
+  temporal: Client;
+  taskQueue: string;
+  codeVersion: string;
+  executor?: string;
+}
+
+export interface LaunchOptions {
+  /** A spec as YAML/JSON text or as an already-parsed object; validated either way. */
+  spec: string | unknown;
+  rerun?: boolean;
+}
+
+export async function launchSweep(ctx: LaunchContext, options: LaunchOptions): Promise<CreatedSweep & { spec: SweepSpec }> {
+  const spec = typeof options.spec === 'string' ? parseSweepSpecText(options.spec) : parseSweepSpec(options.spec);
+  const created = await createSweep(ctx.db, {
+    spec,
+    codeVersion: ctx.codeVersion,
+    rerun: options.rerun,
+    executor: ctx.executor,
+  });
+  try {
+    await ctx.temporal.workflow.start('sweepWorkflow', {
+      workflowId: `sweep/${created.id}`,
+      taskQueue: ctx.taskQueue,
+      args: [{ sweepId: created.id }],
+    });
+  } catch (err) {
+    // A sweep that no workflow runs would sit 'pending' forever: take it back out.
+    await ctx.db.delete(sweeps).where(eq(sweeps.id, created.id));
+    throw new Error(`start workflow for sweep ${created.id}: ${(err as Error).message}`, { cause: err });
+  }
+  return { ...created, spec };
+}
+
+export async function cancelSweep(ctx: Pick<LaunchContext, 'db' | 'temporal'>, sweepId: string): Promise<'cancelling' | 'already-finished'> {
+  const sweep = await requireSweep(ctx.db, sweepId);
+  if (['succeeded', 'failed', 'cancelled', 'imported'].includes(sweep.status)) return 'already-finished';
+  try {
+    await ctx.temporal.workflow.getHandle(`sweep/${sweepId}`).cancel();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return 'already-finished';
+    throw err;
+  }
+  return 'cancelling';
+}
+
+/** Waits for the sweep workflow to close; resolves to its final status. */
+export async function waitForSweep(ctx: Pick<LaunchContext, 'db' | 'temporal'>, sweepId: string): Promise<string> {
+  try {
+    await ctx.temporal.workflow.getHandle(`sweep/${sweepId}`).result();
+  } catch {
+    // Cancelled or failed workflows throw here; the stored status says which.
+  }
+  return (await requireSweep(ctx.db, sweepId)).status;
+}
+
+export { WorkflowExecutionAlreadyStartedError };

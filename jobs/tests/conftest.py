@@ -1,0 +1,127 @@
+"""Shared fixtures: a scripted ingest server, a subprocess runner, env isolation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+JOBS_DIR = Path(__file__).resolve().parent.parent
+TOKEN = "tok-SECRET-d41d8cd98f00"  # tests assert it never shows up in any output
+
+
+@pytest.fixture(autouse=True)
+def _isolate_env(monkeypatch):
+    # Tests must not see the caller's LADDER_* variables or HTTP proxies (the test server
+    # is on 127.0.0.1), and in-process jobs must start with a clear stop flag.
+    for name in list(os.environ):
+        if name.startswith("LADDER_") or name.lower() in ("http_proxy", "https_proxy", "all_proxy"):
+            monkeypatch.delenv(name)
+    from ladder_jobs import signals
+
+    signals.reset()
+    yield
+    signals.reset()
+
+
+class IngestServer:
+    """Records every POST; answers with the next status in `script` (200 when empty)."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.script: list[int] = []
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with server.lock:
+                    status = server.script.pop(0) if server.script else 200
+                    server.requests.append(
+                        {
+                            "path": self.path,
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
+                            "body": json.loads(body),
+                            "status": status,
+                        }
+                    )
+                reply = b'{"ok":true}' if status < 300 else b'{"error":"scripted failure"}'
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def ok(self, path_suffix: str) -> list[dict]:
+        """Accepted (2xx) requests whose path ends with path_suffix."""
+        with self.lock:
+            return [r for r in self.requests if r["path"].endswith(path_suffix) and r["status"] < 300]
+
+    def delivered_points(self) -> list[dict]:
+        return [p for r in self.ok("/metrics") for p in r["body"]["points"]]
+
+
+@pytest.fixture
+def ingest():
+    server = IngestServer()
+    server.thread.start()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+def job_env(tmp_path: Path, **extra: str) -> dict:
+    """Environment for a job subprocess: nothing LADDER_* from outside, dirs under tmp_path."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("LADDER_") and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")
+    }
+    env["PYTHONPATH"] = str(JOBS_DIR)
+    env["LADDER_CHECKPOINT_DIR"] = str(tmp_path / "ckpt")
+    env["LADDER_OUTPUT_DIR"] = str(tmp_path / "out")
+    env.update(extra)
+    return env
+
+
+def write_config(tmp_path: Path, config: dict, name: str = "cfg.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(config))
+    return path
+
+
+def run_job(args: list[str], env: dict, cwd: Path | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ladder_jobs", *args],
+        env=env,
+        cwd=cwd or JOBS_DIR,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def read_points(path: Path) -> dict:
+    """metrics.jsonl -> {(name, step): value}; a repeated (name, step) must repeat its value."""
+    points: dict = {}
+    for line in path.read_text().splitlines():
+        p = json.loads(line)
+        assert set(p) == {"name", "step", "value"}
+        key = (p["name"], p["step"])
+        assert points.get(key, p["value"]) == p["value"], f"{key} logged twice with different values"
+        points[key] = p["value"]
+    return points

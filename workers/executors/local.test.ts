@@ -1,0 +1,268 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+
+import { aLaunch, executorContract, waitForStatus, waitForTerminal } from './contract';
+import { LocalExecutor, type LocalExecutorOptions, processGroupAlive, REPO_ROOT } from './local';
+import type { ExecutionRef } from './types';
+
+const tempRoots: string[] = [];
+
+function newRunRoot(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ladder-local-exec-'));
+  tempRoots.push(dir);
+  return dir;
+}
+
+function pidOf(ref: ExecutionRef): number {
+  return Number(ref.handle.pid);
+}
+
+/** Kills whatever is left of the jobs under runRoot, then removes it. */
+function destroyRunRoot(runRoot: string): void {
+  const execRoot = path.join(runRoot, 'exec');
+  for (const id of fs.existsSync(execRoot) ? fs.readdirSync(execRoot) : []) {
+    const pidFile = path.join(execRoot, id, 'pid');
+    if (!fs.existsSync(pidFile)) continue;
+    const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    if (processGroupAlive(pid)) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  fs.rmSync(runRoot, { recursive: true, force: true });
+}
+
+after(() => {
+  for (const dir of tempRoots) destroyRunRoot(dir);
+});
+
+function newExecutor(options: LocalExecutorOptions = {}): LocalExecutor {
+  return new LocalExecutor({ runRoot: newRunRoot(), gpus: [], killGraceMs: 5_000, ...options });
+}
+
+/** Environment of the job's wrapper shell (what python inherited), from /proc. */
+function jobEnv(ref: ExecutionRef): Map<string, string> {
+  const raw = fs.readFileSync(`/proc/${pidOf(ref)}/environ`, 'utf8');
+  const env = new Map<string, string>();
+  for (const entry of raw.split('\0')) {
+    const eq = entry.indexOf('=');
+    if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1));
+  }
+  return env;
+}
+const hasProc = fs.existsSync('/proc/self/environ');
+
+const LONG = { steps: 10_000, step_sleep: 0.2 };
+
+executorContract('local', async () => {
+  const executor = newExecutor();
+  return {
+    executor,
+    cleanup: async () => destroyRunRoot(executor.runRoot),
+    processAlive: (ref) => processGroupAlive(pidOf(ref)),
+  };
+});
+
+describe('LocalExecutor', () => {
+  it('writes the execution state folder and the offline output of the job', async () => {
+    const executor = newExecutor();
+    const launch = aLaunch().withConfig({ steps: 12 }).build();
+    const ref = await executor.submit(launch);
+    const dir = executor.execDir(launch.executionId);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')), launch.config);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'launch.json'), 'utf8')).launch.executionId, launch.executionId);
+    assert.equal(Number(fs.readFileSync(path.join(dir, 'pid'), 'utf8')), pidOf(ref));
+    const status = await waitForTerminal(executor, ref);
+    assert.equal(status.state, 'succeeded', await executor.logs(ref));
+    assert.equal(status.exitCode, 0);
+    assert.ok(status.startedAt instanceof Date && status.finishedAt instanceof Date);
+    assert.equal(fs.readFileSync(path.join(dir, 'exit'), 'utf8').trim(), '0');
+    const metricsText = fs.readFileSync(path.join(dir, 'output', 'metrics.jsonl'), 'utf8');
+    const points = metricsText.trim().split('\n').map((l) => JSON.parse(l));
+    const lossSteps = points.filter((p) => p.name === 'loss').map((p) => p.step);
+    assert.deepEqual(lossSteps, Array.from({ length: 12 }, (_, i) => i + 1), `${metricsText}\n${await executor.logs(ref)}`);
+    const result = JSON.parse(fs.readFileSync(path.join(dir, 'output', 'result.json'), 'utf8'));
+    assert.equal(typeof result.metrics.loss, 'number');
+    assert.equal(result.config.steps, 12);
+  });
+
+  it('the exit code survives the worker: a new worker process reads the status of a dead one\'s job', async () => {
+    const runRoot = newRunRoot();
+    const launch = aLaunch().withConfig({ steps: 10, step_sleep: 0.1, fail_attempts: 1 }).build();
+    // A separate node process submits and exits at once (the "old worker").
+    const script = `
+      const { LocalExecutor } = require(${JSON.stringify(path.join(__dirname, 'local.ts'))});
+      new LocalExecutor({ runRoot: process.argv[1], gpus: [] })
+        .submit(JSON.parse(process.argv[2]))
+        .then((ref) => { process.stdout.write(JSON.stringify(ref)); process.exit(0); });
+    `;
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', '-e', script, runRoot, JSON.stringify(launch)],
+      { cwd: REPO_ROOT, timeout: 20_000 },
+    );
+    const ref = JSON.parse(stdout) as ExecutionRef;
+    assert.equal(ref.executionId, launch.executionId);
+    const newWorker = new LocalExecutor({ runRoot, gpus: [] });
+    // The job outlived the process that started it.
+    const running = await newWorker.status(ref);
+    assert.equal(running.state, 'running', JSON.stringify(running));
+    const status = await waitForTerminal(newWorker, ref);
+    assert.equal(status.state, 'failed', await newWorker.logs(ref));
+    assert.equal(status.exitCode, 1);
+    assert.equal(status.retryable, true);
+    assert.equal(status.reason, 'exit 1');
+    // Submit through the new worker finds the old execution instead of starting another.
+    assert.deepEqual(await newWorker.submit(launch), ref);
+    // And a third instance agrees.
+    assert.equal((await new LocalExecutor({ runRoot, gpus: [] }).status(ref)).exitCode, 1);
+  });
+
+  it('assigns distinct GPUs through CUDA_VISIBLE_DEVICES and refuses a job when none is free', { skip: !hasProc && 'needs /proc' }, async () => {
+    const executor = newExecutor({ gpus: ['0', '1'] });
+    const a = await executor.submit(aLaunch().withGpus(1).withConfig(LONG).build());
+    const b = await executor.submit(aLaunch().withGpus(1).withConfig(LONG).build());
+    const ga = jobEnv(a).get('CUDA_VISIBLE_DEVICES');
+    const gb = jobEnv(b).get('CUDA_VISIBLE_DEVICES');
+    assert.deepEqual([ga, gb].sort(), ['0', '1']);
+    assert.deepEqual(a.handle.gpus, [ga]);
+    // CPU jobs see no GPU at all when the machine has some.
+    const cpu = await executor.submit(aLaunch().withGpus(0).withConfig(LONG).build());
+    assert.equal(jobEnv(cpu).get('CUDA_VISIBLE_DEVICES'), '');
+    // Both GPUs busy: a third GPU job is refused (the activity retries later), nothing is started.
+    const third = aLaunch().withGpus(1).withConfig(LONG).build();
+    await assert.rejects(executor.submit(third), /not enough free GPUs/);
+    assert.equal((await executor.status({ executor: 'local', executionId: third.executionId, handle: {} })).reason, 'unknown-execution');
+    // Two GPUs for one job: more than are free.
+    await assert.rejects(executor.submit(aLaunch().withGpus(2).build()), /GPU/);
+    // A new worker over the same runRoot sees the same slots in use.
+    const other = new LocalExecutor({ runRoot: executor.runRoot, gpus: ['0', '1'] });
+    await assert.rejects(other.submit(third), /not enough free GPUs/);
+    // Once one ends its GPU is free again.
+    await executor.cancel(a);
+    const c = await executor.submit(third);
+    assert.equal(jobEnv(c).get('CUDA_VISIBLE_DEVICES'), ga);
+    await Promise.all([executor.cancel(b), executor.cancel(c), executor.cancel(cpu)]);
+  });
+
+  it('runs a GPU job on CPU when the machine has no GPU, and warns once', async () => {
+    const warnings: string[] = [];
+    const executor = newExecutor({ gpus: [], warn: (m) => warnings.push(m) });
+    const refs = await Promise.all([1, 2].map(() => executor.submit(aLaunch().withGpus(1).withConfig({ steps: 3 }).build())));
+    for (const ref of refs) assert.equal((await waitForTerminal(executor, ref)).state, 'succeeded');
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /no.*GPU|has none/i);
+  });
+
+  it('shares the checkpoint dir between attempts of a trial, so a retry resumes', async () => {
+    const executor = newExecutor();
+    const base = aLaunch().withConfig({ steps: 20, fail_attempts: 1 });
+    const first = await executor.submit(base.attempt(1).build());
+    const s1 = await waitForTerminal(executor, first);
+    assert.equal(s1.state, 'failed', await executor.logs(first));
+    const second = await executor.submit(base.attempt(2).build());
+    const s2 = await waitForTerminal(executor, second);
+    assert.equal(s2.state, 'succeeded', await executor.logs(second));
+    const launch2 = base.attempt(2).build();
+    const ckpt = executor.checkpointDir(launch2.trialId);
+    assert.ok(fs.readdirSync(ckpt).length > 0, 'checkpoint dir is empty');
+    assert.match(await executor.logs(second), /resuming synthetic from checkpoint at step 10/);
+    // Output dirs are per execution.
+    assert.notEqual(executor.execDir(first.executionId), executor.execDir(second.executionId));
+  });
+
+  it('gives the job a filtered environment plus the protocol variables', { skip: !hasProc && 'needs /proc' }, async () => {
+    const saved = { db: process.env.DATABASE_URL, secret: process.env.LADDER_INGEST_SECRET };
+    process.env.DATABASE_URL = 'postgres://user:password@db/ladder';
+    process.env.LADDER_INGEST_SECRET = 'top-secret';
+    try {
+      const executor = newExecutor();
+      const launch = aLaunch()
+        .withConfig(LONG)
+        .withEnv({ LADDER_INGEST_TOKEN: 'tok-123' })
+        .build();
+      const ref = await executor.submit(launch);
+      const env = jobEnv(ref);
+      assert.equal(env.has('DATABASE_URL'), false);
+      assert.equal(env.has('LADDER_INGEST_SECRET'), false);
+      assert.equal(env.get('PATH'), process.env.PATH);
+      assert.equal(env.get('LADDER_TRIAL_ID'), launch.trialId);
+      assert.equal(env.get('LADDER_ATTEMPT'), '1');
+      assert.equal(env.get('LADDER_INGEST_TOKEN'), 'tok-123');
+      assert.equal(env.get('LADDER_CHECKPOINT_DIR'), executor.checkpointDir(launch.trialId));
+      assert.equal(env.get('LADDER_OUTPUT_DIR'), path.join(executor.execDir(launch.executionId), 'output'));
+      assert.equal(env.get('PYTHONPATH')!.split(path.delimiter)[0], path.join(REPO_ROOT, 'jobs'));
+      assert.equal(env.get('PYTHONUNBUFFERED'), '1');
+      assert.equal(env.has('CUDA_VISIBLE_DEVICES'), false); // no GPUs on this executor
+      await executor.cancel(ref);
+    } finally {
+      if (saved.db === undefined) delete process.env.DATABASE_URL;
+      else process.env.DATABASE_URL = saved.db;
+      if (saved.secret === undefined) delete process.env.LADDER_INGEST_SECRET;
+      else process.env.LADDER_INGEST_SECRET = saved.secret;
+    }
+  });
+
+  it('a SIGTERM from outside (not a cancel) is recorded as exit 143, retryable', async () => {
+    const executor = newExecutor();
+    const ref = await executor.submit(aLaunch().withConfig(LONG).build());
+    await waitForStatus(executor, ref, (s) => s.state === 'running');
+    await new Promise((r) => setTimeout(r, 500)); // the job installs its handler at start
+    process.kill(-pidOf(ref), 'SIGTERM');
+    const status = await waitForTerminal(executor, ref, 10_000);
+    assert.equal(status.state, 'failed', await executor.logs(ref));
+    assert.equal(status.exitCode, 143);
+    assert.equal(status.retryable, true);
+  });
+
+  it('a job killed with nothing recorded is failed, reason lost, retryable', async () => {
+    const executor = newExecutor();
+    const ref = await executor.submit(aLaunch().withConfig(LONG).build());
+    await waitForStatus(executor, ref, (s) => s.state === 'running');
+    process.kill(-pidOf(ref), 'SIGKILL');
+    const status = await waitForTerminal(executor, ref, 10_000);
+    assert.deepEqual([status.state, status.reason, status.retryable], ['failed', 'lost', true]);
+  });
+
+  it('cancel escalates to SIGKILL after killGraceMs when the job ignores SIGTERM', async () => {
+    // A "python" that ignores SIGTERM (a stuck job): a shell trapping TERM, sleeping in a loop.
+    const runRoot = newRunRoot();
+    const fakePython = path.join(runRoot, 'stubborn-python');
+    fs.writeFileSync(fakePython, "#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 0.1; done\n", { mode: 0o755 });
+    const executor = new LocalExecutor({ runRoot, gpus: [], python: fakePython, killGraceMs: 500 });
+    const ref = await executor.submit(aLaunch().build());
+    await waitForStatus(executor, ref, (s) => s.state === 'running');
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    await executor.cancel(ref);
+    assert.ok(Date.now() - t0 >= 450, 'cancel returned before the grace period');
+    assert.equal(processGroupAlive(pidOf(ref)), false);
+    assert.equal((await executor.status(ref)).state, 'cancelled');
+  });
+
+  it('logs returns the tail of job.log', async () => {
+    const executor = newExecutor();
+    const ref = await executor.submit(aLaunch().withConfig({ not_a_key: true }).build());
+    await waitForTerminal(executor, ref);
+    const full = await executor.logs(ref);
+    assert.match(full, /not_a_key/);
+    const tail = await executor.logs(ref, 20);
+    assert.equal(tail, full.slice(-20));
+  });
+
+  it('rejects execution ids that are not safe folder names', async () => {
+    const executor = newExecutor();
+    const launch = { ...aLaunch().build(), executionId: '../escape' };
+    await assert.rejects(executor.submit(launch), /invalid executionId/);
+    const status = await executor.status({ executor: 'local', executionId: '../escape', handle: {} });
+    assert.equal(status.reason, 'unknown-execution');
+  });
+});

@@ -1,0 +1,565 @@
+/**
+ * LocalExecutor: runs each trial attempt as a detached child process on this machine.
+ *
+ * All state lives on disk under `runRoot`, so a worker process that dies and is replaced by a new
+ * one (same machine, same `runRoot`) can still read the status of, and cancel, jobs the old one
+ * started:
+ *
+ * ```
+ * <runRoot>/exec/<executionId>/
+ *     config.json    the resolved config, passed as --config
+ *     launch.json    the JobLaunch plus what the executor decided (host, gpus, startedAt)
+ *     gpus           GPU ids given to the job (only when it got some)
+ *     pid            pid of the wrapper shell = process group id of the job
+ *     job.log        stdout + stderr of the job
+ *     exit           exit code of the job, written atomically by the wrapper when it ends
+ *     cancelled      marker: cancel() was asked for this execution
+ *     output/        LADDER_OUTPUT_DIR (offline mode writes metrics.jsonl, result.json here)
+ * <runRoot>/checkpoints/<trialId>/   LADDER_CHECKPOINT_DIR, shared by all attempts of a trial
+ * <runRoot>/gpu-claims/<executionId> GPU ids held by a possibly-live execution (slot index)
+ * ```
+ *
+ * The job is `/bin/sh -c <wrapper> ... python -m ladder_jobs run --kind K --config F`, spawned in
+ * its own process group (and session). The wrapper records its pid, runs python in the foreground
+ * and then writes python's exit code to `exit` (via `exit.tmp` + `mv`), so the exit code survives
+ * the death of the worker. SIGTERM to the group reaches python (which checkpoints and exits 143);
+ * the wrapper traps TERM so that it still records that exit code.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import {
+  type ExecutionRef,
+  type ExecutionStatus,
+  type Executor,
+  type JobLaunch,
+  statusFromExitCode,
+} from './types';
+
+/** Root of the repository (this file lives in `<repo>/workers/executors/`). */
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+export interface LocalExecutorOptions {
+  /** Folder for execution state (see the layout above). Default `<repo>/.ladder/runs`. */
+  runRoot?: string;
+  /** Python executable. Default `process.env.LADDER_PYTHON ?? 'python3'`. */
+  python?: string;
+  /** Folder holding the `ladder_jobs` package; becomes PYTHONPATH. Default `<repo>/jobs`. */
+  jobsDir?: string;
+  /**
+   * GPU ids that trial slots may use (values for CUDA_VISIBLE_DEVICES). Default: `LADDER_GPUS`
+   * (comma list; empty = none) if set, else `0..n-1` for the n GPUs `nvidia-smi -L` lists, else none.
+   */
+  gpus?: string[];
+  /** How long cancel() waits after SIGTERM before SIGKILL of the process group. Default 10000. */
+  killGraceMs?: number;
+  /**
+   * Extra names of worker environment variables that jobs may inherit, on top of the built-in
+   * allow-list (PATH, HOME, LANG, LC_*, TMPDIR, PYTHON*, CUDA/NVIDIA/OMP/MKL/HF/TORCH settings...).
+   */
+  envPassthrough?: string[];
+  /** Where warnings go (GPU requested on a machine without one). Default `console.warn`. */
+  warn?: (message: string) => void;
+}
+
+/** Handle stored in `ExecutionRef.handle` by the local executor. */
+export interface LocalHandle {
+  /** pid of the wrapper shell, which is also the process group id of the job. */
+  pid: number;
+  /** Host that runs the job: only a worker on this host (and same runRoot) can follow it. */
+  host: string;
+  /** GPU ids given to the job ([] on CPU). */
+  gpus: string[];
+}
+
+/** Written to `launch.json`. */
+interface LaunchRecord {
+  launch: JobLaunch;
+  host: string;
+  gpus: string[];
+  createdAt: string;
+}
+
+const EXECUTION_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+/** A submit that crashed after launch.json and before the pid file counts as pending this long. */
+const PENDING_GRACE_MS = 30_000;
+/** The wrapper: $1 = exec dir, the rest = the command. See the module comment. */
+const WRAPPER = [
+  'd="$1"; shift',
+  'echo $$ > "$d/pid.sh.tmp" && mv -f "$d/pid.sh.tmp" "$d/pid"',
+  // A trapped signal does not interrupt a foreground command; the trap runs after it ends,
+  // so the exit code of python is still recorded. The child gets default dispositions.
+  "trap ':' TERM INT HUP",
+  '"$@"',
+  'c=$?',
+  'echo "$c" > "$d/exit.tmp" && mv -f "$d/exit.tmp" "$d/exit"',
+  'exit "$c"',
+].join('\n');
+
+/** Worker environment variables a job may inherit (names, or prefixes ending in `*`). */
+const ENV_ALLOW = [
+  'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'LC_*', 'TZ', 'TERM',
+  'TMPDIR', 'TMP', 'TEMP', 'PYTHON*', 'VIRTUAL_ENV', 'CONDA_PREFIX', 'CONDA_DEFAULT_ENV',
+  'PYENV_*', 'LD_LIBRARY_PATH', 'CUDA_HOME', 'CUDA_PATH', 'CUDA_DEVICE_ORDER',
+  'CUDA_MODULE_LOADING', 'NVIDIA_*', 'NCCL_*', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS',
+  'OPENBLAS_NUM_THREADS', 'TORCH_HOME', 'HF_HOME', 'HF_HUB_OFFLINE', 'HF_DATASETS_OFFLINE',
+  'TRANSFORMERS_OFFLINE', 'XDG_CACHE_HOME', 'SSL_CERT_FILE', 'SSL_CERT_DIR',
+];
+
+function allowed(name: string, extra: ReadonlySet<string>): boolean {
+  if (extra.has(name)) return true;
+  return ENV_ALLOW.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
+}
+
+/** GPU ids from LADDER_GPUS or nvidia-smi; [] when there are none. */
+export function detectGpus(env: NodeJS.ProcessEnv = process.env): string[] {
+  const fromEnv = env.LADDER_GPUS;
+  if (fromEnv !== undefined) {
+    return fromEnv.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  }
+  try {
+    const out = execFileSync('nvidia-smi', ['-L'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const n = out.split('\n').filter((l) => /^GPU \d+/.test(l.trim())).length;
+    return Array.from({ length: n }, (_, i) => String(i));
+  } catch {
+    return [];
+  }
+}
+
+function exists(p: string): boolean {
+  return fs.existsSync(p);
+}
+
+function readText(p: string): string | undefined {
+  try {
+    return fs.readFileSync(p, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** Write via a temp file and rename, so readers never see a partial file. */
+function writeAtomic(p: string, data: string): void {
+  const tmp = `${p}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, data);
+  fs.renameSync(tmp, p);
+}
+
+/** `[state, pgrp]` from /proc/<pid>/stat; undefined when unreadable (gone, or not Linux). */
+function procStat(pid: number | string): [string, number] | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // "pid (comm) S ppid pgrp ...": comm may hold spaces and parentheses, so cut at the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const state = fields[0];
+  const pgrp = Number(fields[2]);
+  return state !== undefined && Number.isInteger(pgrp) ? [state, pgrp] : undefined;
+}
+
+const HAS_PROC = process.platform === 'linux' && fs.existsSync('/proc/self/stat');
+
+/**
+ * Whether any process of the group `pgid` is alive. On Linux, zombies do not count: when the
+ * worker runs as PID 1 of a container without an init, orphaned job processes that died are never
+ * reaped, and `kill(-pgid, 0)` would report them alive forever.
+ */
+export function processGroupAlive(pgid: number): boolean {
+  if (!Number.isInteger(pgid) || pgid <= 1) return false;
+  try {
+    process.kill(-pgid, 0);
+  } catch (e) {
+    // EPERM: it exists but is not ours; still alive.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  if (!HAS_PROC) return true;
+  // Common case: the group leader (the wrapper shell) is alive.
+  const leader = procStat(pgid);
+  if (leader && leader[1] === pgid && leader[0] !== 'Z' && leader[0] !== 'X') return true;
+  let pids: string[];
+  try {
+    pids = fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return true;
+  }
+  return pids.some((p) => {
+    const st = procStat(p);
+    return st !== undefined && st[1] === pgid && st[0] !== 'Z' && st[0] !== 'X';
+  });
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  if (!Number.isInteger(pgid) || pgid <= 1) return;
+  try {
+    process.kill(-pgid, signal);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class LocalExecutor implements Executor {
+  readonly name = 'local';
+  readonly runRoot: string;
+  readonly python: string;
+  readonly jobsDir: string;
+  readonly killGraceMs: number;
+  private readonly gpuOption: string[] | undefined;
+  private detectedGpus: string[] | undefined;
+  private readonly envExtra: ReadonlySet<string>;
+  private readonly warn: (message: string) => void;
+  private warnedNoGpu = false;
+  /** Serialises submits of this instance (idempotency check + GPU allocation). */
+  private submitChain: Promise<unknown> = Promise.resolve();
+
+  constructor(options: LocalExecutorOptions = {}) {
+    this.runRoot = path.resolve(options.runRoot ?? path.join(REPO_ROOT, '.ladder', 'runs'));
+    this.python = options.python ?? process.env.LADDER_PYTHON ?? 'python3';
+    this.jobsDir = path.resolve(options.jobsDir ?? path.join(REPO_ROOT, 'jobs'));
+    this.killGraceMs = options.killGraceMs ?? 10_000;
+    this.gpuOption = options.gpus ? [...options.gpus] : undefined;
+    this.envExtra = new Set(options.envPassthrough ?? []);
+    this.warn = options.warn ?? ((m) => console.warn(m));
+  }
+
+  /** GPU ids this executor hands out (detected once, lazily). */
+  get gpus(): readonly string[] {
+    if (this.gpuOption) return this.gpuOption;
+    this.detectedGpus ??= detectGpus();
+    return this.detectedGpus;
+  }
+
+  /** State folder of an execution. Throws on ids that are not safe folder names. */
+  execDir(executionId: string): string {
+    if (!EXECUTION_ID_RE.test(executionId)) {
+      throw new Error(`local executor: invalid executionId ${JSON.stringify(executionId)}`);
+    }
+    return path.join(this.runRoot, 'exec', executionId);
+  }
+
+  /** Checkpoint folder of a trial, shared by its attempts so that a retry resumes. */
+  checkpointDir(trialId: string): string {
+    if (!EXECUTION_ID_RE.test(trialId)) {
+      throw new Error(`local executor: invalid trialId ${JSON.stringify(trialId)}`);
+    }
+    return path.join(this.runRoot, 'checkpoints', trialId);
+  }
+
+  submit(launch: JobLaunch): Promise<ExecutionRef> {
+    const run = this.submitChain.then(() => this.withRunRootLock(() => this.submitLocked(launch)));
+    this.submitChain = run.catch(() => undefined);
+    return run;
+  }
+
+  async status(ref: ExecutionRef): Promise<ExecutionStatus> {
+    const dir = this.knownDir(ref);
+    if (!dir) return { state: 'failed', reason: 'unknown-execution', retryable: true };
+    const record = this.readRecord(dir);
+    if (!record) return { state: 'failed', reason: 'unknown-execution', retryable: true };
+    const startedAt = new Date(record.createdAt);
+
+    const fromExit = () => {
+      const exited = this.readExit(dir);
+      if (!exited) return undefined;
+      this.releaseGpus(ref.executionId);
+      if (exists(path.join(dir, 'cancelled'))) {
+        return { state: 'cancelled', reason: 'cancelled', exitCode: exited.code, startedAt, finishedAt: exited.at } satisfies ExecutionStatus;
+      }
+      return { ...statusFromExitCode(exited.code), startedAt, finishedAt: exited.at };
+    };
+
+    const done = fromExit();
+    if (done) return done;
+    const pid = this.readPid(dir);
+    if (pid !== undefined && processGroupAlive(pid)) return { state: 'running', startedAt };
+    // It may have ended between the two checks: look at the exit file once more.
+    const late = fromExit();
+    if (late) return late;
+    if (pid === undefined && Date.now() - startedAt.getTime() < PENDING_GRACE_MS && !exists(path.join(dir, 'cancelled'))) {
+      return { state: 'pending' };
+    }
+    this.releaseGpus(ref.executionId);
+    if (exists(path.join(dir, 'cancelled'))) return { state: 'cancelled', reason: 'cancelled', startedAt };
+    return { state: 'failed', reason: 'lost', retryable: true, startedAt };
+  }
+
+  async cancel(ref: ExecutionRef): Promise<void> {
+    const dir = this.knownDir(ref);
+    if (!dir || !exists(path.join(dir, 'launch.json'))) return; // unknown: nothing to do
+    if (exists(path.join(dir, 'exit'))) return; // finished: nothing to do
+    const marker = path.join(dir, 'cancelled');
+    if (!exists(marker)) writeAtomic(marker, `${new Date().toISOString()}\n`);
+    const pid = this.readPid(dir);
+    if (pid !== undefined && processGroupAlive(pid)) {
+      signalGroup(pid, 'SIGTERM');
+      const deadline = Date.now() + this.killGraceMs;
+      while (processGroupAlive(pid) && Date.now() < deadline) await sleep(50);
+      if (processGroupAlive(pid)) {
+        signalGroup(pid, 'SIGKILL');
+        const killDeadline = Date.now() + 5_000;
+        while (processGroupAlive(pid) && Date.now() < killDeadline) await sleep(20);
+      }
+    }
+    if (pid === undefined || !processGroupAlive(pid)) this.releaseGpus(ref.executionId);
+  }
+
+  async logs(ref: ExecutionRef, tailBytes = 64 * 1024): Promise<string> {
+    const dir = this.knownDir(ref);
+    if (!dir) return '';
+    let fd: number;
+    try {
+      fd = fs.openSync(path.join(dir, 'job.log'), 'r');
+    } catch {
+      return '';
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      const length = Math.max(0, Math.min(size, Math.floor(tailBytes)));
+      const buf = Buffer.alloc(length);
+      const read = fs.readSync(fd, buf, 0, length, size - length);
+      return buf.subarray(0, read).toString('utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private async submitLocked(launch: JobLaunch): Promise<ExecutionRef> {
+    const dir = this.execDir(launch.executionId);
+    const ckptDir = this.checkpointDir(launch.trialId);
+    const existing = this.readRecord(dir);
+    if (existing) {
+      let pid = this.readPid(dir);
+      if (pid === undefined && !exists(path.join(dir, 'exit'))) {
+        // A previous submit died between launch.json and the pid file; the wrapper writes the
+        // pid as its first act, so give it a moment before concluding that nothing started.
+        for (let i = 0; i < 20 && pid === undefined; i++) {
+          await sleep(50);
+          pid = this.readPid(dir);
+        }
+      }
+      if (pid !== undefined) return this.refFor(launch.executionId, pid, existing);
+    }
+
+    fs.mkdirSync(path.join(dir, 'output'), { recursive: true });
+    fs.mkdirSync(ckptDir, { recursive: true });
+    const gpus = this.allocateGpus(launch);
+    const record: LaunchRecord = {
+      launch,
+      host: os.hostname(),
+      gpus,
+      createdAt: new Date().toISOString(),
+    };
+    const configFile = path.join(dir, 'config.json');
+    writeAtomic(configFile, `${JSON.stringify(launch.config, null, 2)}\n`);
+    if (gpus.length > 0) {
+      writeAtomic(path.join(dir, 'gpus'), `${gpus.join(',')}\n`);
+      fs.mkdirSync(path.join(this.runRoot, 'gpu-claims'), { recursive: true });
+      writeAtomic(path.join(this.runRoot, 'gpu-claims', launch.executionId), gpus.join(','));
+    }
+    writeAtomic(path.join(dir, 'launch.json'), `${JSON.stringify(record, null, 2)}\n`);
+
+    const env = this.jobEnv(launch, dir, ckptDir, gpus);
+    const logFd = fs.openSync(path.join(dir, 'job.log'), 'a');
+    let pid: number | undefined;
+    try {
+      const child = spawn(
+        '/bin/sh',
+        ['-c', WRAPPER, 'ladder-job', dir, this.python, '-m', 'ladder_jobs', 'run', '--kind', launch.kind, '--config', configFile],
+        { cwd: dir, env, detached: true, stdio: ['ignore', logFd, logFd] },
+      );
+      // A failed spawn of /bin/sh itself is reported asynchronously; it then has no pid.
+      child.on('error', (err) => {
+        fs.appendFileSync(path.join(dir, 'job.log'), `[ladder] spawn failed: ${err.message}\n`);
+      });
+      pid = child.pid;
+      child.unref();
+    } finally {
+      fs.closeSync(logFd);
+    }
+    if (pid === undefined) {
+      this.releaseGpus(launch.executionId);
+      fs.rmSync(path.join(dir, 'launch.json'), { force: true });
+      throw new Error(`local executor: could not start /bin/sh for ${launch.executionId}`);
+    }
+    writeAtomic(path.join(dir, 'pid'), `${pid}\n`);
+    return this.refFor(launch.executionId, pid, record);
+  }
+
+  private refFor(executionId: string, pid: number, record: LaunchRecord): ExecutionRef {
+    const handle: LocalHandle = { pid, host: record.host, gpus: record.gpus };
+    return { executor: this.name, executionId, handle: { ...handle } };
+  }
+
+  private jobEnv(launch: JobLaunch, dir: string, ckptDir: string, gpus: string[]): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) {
+      if (v !== undefined && allowed(k, this.envExtra)) env[k] = v;
+    }
+    env.LADDER_TRIAL_ID = launch.trialId;
+    env.LADDER_ATTEMPT = String(launch.attempt);
+    Object.assign(env, launch.env);
+    const inheritedPythonPath = process.env.PYTHONPATH;
+    env.PYTHONPATH = inheritedPythonPath ? `${this.jobsDir}${path.delimiter}${inheritedPythonPath}` : this.jobsDir;
+    env.PYTHONUNBUFFERED = '1';
+    env.LADDER_CHECKPOINT_DIR = ckptDir;
+    env.LADDER_OUTPUT_DIR = path.join(dir, 'output');
+    if (this.gpus.length > 0) {
+      // ids from nvidia-smi are in PCI order; make CUDA number devices the same way.
+      env.CUDA_DEVICE_ORDER ??= 'PCI_BUS_ID';
+      env.CUDA_VISIBLE_DEVICES = gpus.join(',');
+    } else {
+      delete env.CUDA_VISIBLE_DEVICES;
+    }
+    return env;
+  }
+
+  /** Picks free GPU ids for the launch; throws when too few are free. Call under the lock. */
+  private allocateGpus(launch: JobLaunch): string[] {
+    const wanted = Math.max(0, Math.floor(launch.resources.gpus ?? 0));
+    if (wanted === 0) return [];
+    const all = this.gpus;
+    if (all.length === 0) {
+      if (!this.warnedNoGpu) {
+        this.warnedNoGpu = true;
+        this.warn(
+          `local executor: trial ${launch.trialId} asks for ${wanted} GPU(s) but this machine has none; running on CPU`,
+        );
+      }
+      return [];
+    }
+    if (wanted > all.length) {
+      throw new Error(
+        `local executor: ${launch.executionId} needs ${wanted} GPU(s) but this machine has only ${all.length}`,
+      );
+    }
+    const inUse = this.gpusInUse();
+    const free = all.filter((g) => !inUse.has(g));
+    if (free.length < wanted) {
+      throw new Error(
+        `local executor: not enough free GPUs for ${launch.executionId}: needs ${wanted}, ` +
+          `${free.length} of ${all.length} free (in use: ${[...inUse].join(',') || 'none'}); retry later`,
+      );
+    }
+    return free.slice(0, wanted);
+  }
+
+  /** GPU ids held by executions that have not ended; drops claims of ended ones. */
+  private gpusInUse(): Set<string> {
+    const claimsDir = path.join(this.runRoot, 'gpu-claims');
+    const inUse = new Set<string>();
+    let names: string[];
+    try {
+      names = fs.readdirSync(claimsDir);
+    } catch {
+      return inUse;
+    }
+    for (const id of names) {
+      if (id.endsWith('.tmp')) continue;
+      const ids = readText(path.join(claimsDir, id));
+      if (ids === undefined) continue;
+      if (this.executionEnded(id)) {
+        fs.rmSync(path.join(claimsDir, id), { force: true });
+        continue;
+      }
+      for (const g of ids.split(',').map((s) => s.trim())) if (g) inUse.add(g);
+    }
+    return inUse;
+  }
+
+  /** True when nothing of the execution can still be using resources. */
+  private executionEnded(executionId: string): boolean {
+    if (!EXECUTION_ID_RE.test(executionId)) return true;
+    const dir = path.join(this.runRoot, 'exec', executionId);
+    if (exists(path.join(dir, 'exit'))) return true;
+    const pid = this.readPid(dir);
+    if (pid !== undefined) return !processGroupAlive(pid);
+    const record = this.readRecord(dir);
+    if (!record) return true;
+    return Date.now() - new Date(record.createdAt).getTime() >= PENDING_GRACE_MS;
+  }
+
+  private releaseGpus(executionId: string): void {
+    fs.rmSync(path.join(this.runRoot, 'gpu-claims', executionId), { force: true });
+  }
+
+  private knownDir(ref: ExecutionRef): string | undefined {
+    if (!EXECUTION_ID_RE.test(ref.executionId)) return undefined;
+    const dir = path.join(this.runRoot, 'exec', ref.executionId);
+    return exists(dir) ? dir : undefined;
+  }
+
+  private readRecord(dir: string): LaunchRecord | undefined {
+    const text = readText(path.join(dir, 'launch.json'));
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text) as LaunchRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private readPid(dir: string): number | undefined {
+    const text = readText(path.join(dir, 'pid'));
+    if (text === undefined) return undefined;
+    const pid = Number.parseInt(text.trim(), 10);
+    return Number.isInteger(pid) && pid > 1 ? pid : undefined;
+  }
+
+  private readExit(dir: string): { code: number; at: Date } | undefined {
+    const file = path.join(dir, 'exit');
+    const text = readText(file);
+    if (text === undefined) return undefined;
+    const code = Number.parseInt(text.trim(), 10);
+    let at: Date;
+    try {
+      at = fs.statSync(file).mtime;
+    } catch {
+      at = new Date();
+    }
+    return { code: Number.isInteger(code) ? code : -1, at };
+  }
+
+  /**
+   * Cross-process lock over the run root (mkdir is atomic), so that two worker processes
+   * sharing it neither start one execution twice nor hand out the same GPU.
+   */
+  private async withRunRootLock<T>(fn: () => Promise<T>): Promise<T> {
+    fs.mkdirSync(this.runRoot, { recursive: true });
+    const lock = path.join(this.runRoot, 'submit.lock');
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        fs.mkdirSync(lock);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        // A lock left by a crashed worker: submits take milliseconds, so 15 s old is stale.
+        try {
+          if (Date.now() - fs.statSync(lock).mtimeMs > 15_000) fs.rmSync(lock, { recursive: true, force: true });
+        } catch {
+          /* gone meanwhile */
+        }
+        if (Date.now() > deadline) throw new Error(`local executor: timed out waiting for ${lock}`);
+        await sleep(10 + Math.random() * 20);
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      fs.rmSync(lock, { recursive: true, force: true });
+    }
+  }
+}

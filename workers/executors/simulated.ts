@@ -1,0 +1,386 @@
+/**
+ * SimulatedExecutor: runs NO job. There is no process, no Python, no training: it only pretends.
+ *
+ * It exists for orchestration tests and capacity runs (thousands of trials through Temporal,
+ * the ingest API and Postgres without spending a CPU on them). Never use it for real training,
+ * for benchmark results, or for the demo: every number it reports is computed from a closed-form
+ * curve.
+ *
+ * What it simulates, from the knobs of the `synthetic` job kind (jobs/ladder_jobs/kinds/synthetic.py):
+ * - the run takes `steps × step_sleep` seconds (× `timeScale`), measured on the injectable clock;
+ * - a config with a key the synthetic kind does not know, a wrong type or an out-of-range value
+ *   fails at once with exit code 2 (bad-config, never retryable), as the real job would;
+ * - while `attempt <= fail_attempts` it fails with exit code 1 after half of the steps (retryable);
+ * - on success, when `launch.env.LADDER_INGEST_URL` is set, it speaks the job protocol over HTTP:
+ *   `POST {url}/trials/{trialId}/metrics` (batches of ≤ 500 points) then `POST .../result`, with
+ *   `Authorization: Bearer {LADDER_INGEST_TOKEN}`, and reports `succeeded` only after all of them
+ *   returned 2xx (an unreachable or refusing ingest → failed, reason 'ingest', retryable).
+ *   Without an ingest URL it just reports `succeeded`.
+ *
+ * The POSTs start on the first status() call after the simulated run ended (callers poll), and
+ * status is `running` until they are done.
+ *
+ * State is in memory only: after a worker restart every execution is unknown, and status() of an
+ * unknown execution is `failed`, reason 'unknown-execution', retryable — the trial's next attempt
+ * simply runs again.
+ *
+ * Validation is strict for kind `synthetic`. Other kinds are simulated with the same curve: keys
+ * the synthetic kind does not know are ignored, but a known knob with a wrong type is still a bad
+ * config.
+ */
+import {
+  type ExecutionRef,
+  type ExecutionStatus,
+  type Executor,
+  type JobLaunch,
+  statusFromExitCode,
+} from './types';
+
+/** Defaults of the synthetic job kind; the type of each default is the type of the key. */
+export const SYNTHETIC_DEFAULTS = {
+  scale: 1e6,
+  alpha: 0.3,
+  a: 50.0,
+  c: 1.5,
+  lr: 3e-4,
+  width: 256,
+  steps: 50,
+  noise: 0.01,
+  seed: 0,
+  checkpoint_every: 10,
+  step_sleep: 0.0,
+  fail_attempts: 0,
+} as const;
+
+export type SyntheticConfig = { -readonly [K in keyof typeof SYNTHETIC_DEFAULTS]: number };
+
+const INT_KEYS: ReadonlySet<string> = new Set(['width', 'steps', 'seed', 'checkpoint_every', 'fail_attempts']);
+const POSITIVE_KEYS = ['scale', 'lr', 'width', 'steps'] as const;
+const NON_NEGATIVE_KEYS = ['alpha', 'a', 'c', 'noise', 'checkpoint_every', 'step_sleep', 'fail_attempts'] as const;
+export const SYNTHETIC_PRESETS: Readonly<Record<string, Partial<SyntheticConfig>>> = {
+  xs: { scale: 1e5 },
+  s: { scale: 1e6 },
+  m: { scale: 1e7 },
+  l: { scale: 1e8 },
+};
+
+const INITIAL_LOSS = 10.0;
+const CURVE_EXPONENT = 0.7;
+const VAL_GAP = 0.05;
+const VAL_EVERY = 10;
+const LR_REF = 3e-4;
+const WIDTH_REF = 256;
+const FLUSH_POINTS = 500;
+
+export class SyntheticConfigError extends Error {}
+
+/**
+ * Resolves a raw config like the synthetic kind does (defaults ← preset ← overrides).
+ * `strict`: unknown keys are errors (otherwise ignored). Throws SyntheticConfigError.
+ */
+export function resolveSyntheticConfig(
+  raw: Record<string, unknown>,
+  strict = true,
+): { config: SyntheticConfig; preset: string | null } {
+  const config: SyntheticConfig = { ...SYNTHETIC_DEFAULTS };
+  const apply = (overrides: Record<string, unknown>) => {
+    for (const [key, value] of Object.entries(overrides)) {
+      if (!Object.prototype.hasOwnProperty.call(SYNTHETIC_DEFAULTS, key)) {
+        if (strict) throw new SyntheticConfigError(`key '${key}' is not a config key of kind 'synthetic'`);
+        continue;
+      }
+      if (typeof value !== 'number' || !Number.isFinite(value) || (INT_KEYS.has(key) && !Number.isInteger(value))) {
+        throw new SyntheticConfigError(
+          `key '${key}' of kind 'synthetic' expects ${INT_KEYS.has(key) ? 'int' : 'float'}, got ${JSON.stringify(value)}`,
+        );
+      }
+      config[key as keyof SyntheticConfig] = value;
+    }
+  };
+  const { preset, ...overrides } = raw;
+  if (preset !== undefined && preset !== null) {
+    if (typeof preset !== 'string') throw new SyntheticConfigError(`key 'preset' expects str`);
+    const presetValues = SYNTHETIC_PRESETS[preset];
+    if (!presetValues) throw new SyntheticConfigError(`unknown preset '${preset}' of kind 'synthetic'`);
+    apply(presetValues);
+  }
+  apply(overrides);
+  for (const key of POSITIVE_KEYS) {
+    if (!(config[key] > 0)) throw new SyntheticConfigError(`key '${key}' of kind 'synthetic' must be > 0`);
+  }
+  for (const key of NON_NEGATIVE_KEYS) {
+    if (!(config[key] >= 0)) throw new SyntheticConfigError(`key '${key}' of kind 'synthetic' must be >= 0`);
+  }
+  return { config, preset: typeof preset === 'string' ? preset : null };
+}
+
+/** L_final of a variant: (c + a·scale^(−alpha)) × lr factor × width factor (as the Python job). */
+export function syntheticFinalLoss(config: SyntheticConfig): number {
+  const base = config.c + config.a * config.scale ** -config.alpha;
+  const lrFactor = 1 + 0.1 * Math.abs(Math.log10(config.lr / LR_REF));
+  const widthFactor = 1 + 0.05 * (Math.sqrt(WIDTH_REF / config.width) - 1);
+  return base * lrFactor * widthFactor;
+}
+
+const MASK64 = (1n << 64n) - 1n;
+function splitmix64(x: bigint): bigint {
+  x = (x + 0x9e3779b97f4a7c15n) & MASK64;
+  x = ((x ^ (x >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK64;
+  x = ((x ^ (x >> 27n)) * 0x94d049bb133111ebn) & MASK64;
+  return x ^ (x >> 31n);
+}
+
+/** A standard normal value that depends only on (seed, step, stream): resumable, like the job's. */
+function gauss(seed: number, step: number, stream: number): number {
+  let h = 0n;
+  for (const p of [seed, step, stream]) h = splitmix64(h ^ (BigInt(p) & MASK64));
+  const h2 = splitmix64(h);
+  const u1 = (Number(h >> 11n) + 1) / 2 ** 53; // (0, 1]
+  const u2 = Number(h2 >> 11n) / 2 ** 53;
+  return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+}
+
+/** Metric values of one step (loss every step, val_loss every 10 steps and at the last). */
+export function syntheticPoint(config: SyntheticConfig, step: number, lFinal = syntheticFinalLoss(config)) {
+  const l0 = Math.max(INITIAL_LOSS, lFinal);
+  const clean = lFinal + (l0 - lFinal) * (1 + step) ** -CURVE_EXPONENT;
+  const values: { loss: number; val_loss?: number } = {
+    loss: clean + config.noise * gauss(config.seed, step, 0),
+  };
+  if (step % VAL_EVERY === 0 || step === config.steps) {
+    values.val_loss = clean + VAL_GAP + config.noise * gauss(config.seed, step, 1);
+  }
+  return values;
+}
+
+export interface SimulatedExecutorOptions {
+  /** Multiplies every simulated duration (0.01 = a hundred times faster). Default 1. */
+  timeScale?: number;
+  /** Clock in ms since the epoch. Default `Date.now`. */
+  now?: () => number;
+  /** Timeout of one ingest POST in ms. Default 15000. */
+  ingestTimeoutMs?: number;
+  /** Tries per ingest POST on network errors and 5xx/429 (4xx fail at once). Default 3. */
+  ingestTries?: number;
+}
+
+type Ingest = { state: 'posting' } | { state: 'done'; at: number } | { state: 'error'; message: string; at: number };
+
+interface SimExecution {
+  launch: JobLaunch;
+  startedAt: number;
+  /** When the simulated process exits. */
+  endsAt: number;
+  exitCode: number;
+  /** What it would print (bad config message, crash...). */
+  log: string[];
+  config?: SyntheticConfig;
+  preset: string | null;
+  cancelledAt?: number;
+  ingest?: Ingest;
+  abort?: AbortController;
+}
+
+export class SimulatedExecutor implements Executor {
+  readonly name = 'simulated';
+  private readonly timeScale: number;
+  private readonly now: () => number;
+  private readonly ingestTimeoutMs: number;
+  private readonly ingestTries: number;
+  private readonly executions = new Map<string, SimExecution>();
+  /** Number of submits that created an execution (not the idempotent repeats); for tests. */
+  startedCount = 0;
+
+  constructor(options: SimulatedExecutorOptions = {}) {
+    this.timeScale = options.timeScale ?? 1;
+    this.now = options.now ?? Date.now;
+    this.ingestTimeoutMs = options.ingestTimeoutMs ?? 15_000;
+    this.ingestTries = Math.max(1, options.ingestTries ?? 3);
+  }
+
+  async submit(launch: JobLaunch): Promise<ExecutionRef> {
+    const existing = this.executions.get(launch.executionId);
+    if (existing) return this.refFor(existing);
+    const startedAt = this.now();
+    const exec: SimExecution = { launch, startedAt, endsAt: startedAt, exitCode: 0, log: [], preset: null };
+    try {
+      const { config, preset } = resolveSyntheticConfig(launch.config, launch.kind === 'synthetic');
+      exec.config = config;
+      exec.preset = preset;
+      const stepMs = config.step_sleep * 1000 * this.timeScale;
+      const attempt = Number(launch.env.LADDER_ATTEMPT ?? launch.attempt);
+      if (attempt <= config.fail_attempts) {
+        const crashAt = Math.max(1, Math.floor(config.steps / 2));
+        exec.endsAt = startedAt + crashAt * stepMs;
+        exec.exitCode = 1;
+        exec.log.push(`simulated crash at step ${crashAt} (attempt ${attempt} <= fail_attempts ${config.fail_attempts})`);
+      } else {
+        exec.endsAt = startedAt + config.steps * stepMs;
+      }
+    } catch (e) {
+      if (!(e instanceof SyntheticConfigError)) throw e;
+      exec.exitCode = 2;
+      exec.log.push(`config error: ${e.message}`);
+    }
+    this.executions.set(launch.executionId, exec);
+    this.startedCount++;
+    return this.refFor(exec);
+  }
+
+  async status(ref: ExecutionRef): Promise<ExecutionStatus> {
+    const exec = this.executions.get(ref.executionId);
+    if (!exec) return { state: 'failed', reason: 'unknown-execution', retryable: true };
+    const startedAt = new Date(exec.startedAt);
+    if (exec.cancelledAt !== undefined) {
+      return { state: 'cancelled', reason: 'cancelled', startedAt, finishedAt: new Date(exec.cancelledAt) };
+    }
+    const now = this.now();
+    if (now < exec.endsAt) return { state: 'running', startedAt };
+    const finishedAt = new Date(exec.endsAt);
+    if (exec.exitCode !== 0) return { ...statusFromExitCode(exec.exitCode), startedAt, finishedAt };
+    const url = exec.launch.env.LADDER_INGEST_URL;
+    if (!url) return { ...statusFromExitCode(0), startedAt, finishedAt };
+    if (!exec.ingest) this.startIngest(exec, url);
+    const ingest = exec.ingest!;
+    if (ingest.state === 'posting') return { state: 'running', startedAt };
+    if (ingest.state === 'error') {
+      return { state: 'failed', reason: 'ingest', retryable: true, exitCode: 1, startedAt, finishedAt: new Date(ingest.at) };
+    }
+    return { ...statusFromExitCode(0), startedAt, finishedAt: new Date(ingest.at) };
+  }
+
+  async cancel(ref: ExecutionRef): Promise<void> {
+    const exec = this.executions.get(ref.executionId);
+    if (!exec || exec.cancelledAt !== undefined) return;
+    const now = this.now();
+    const finished =
+      now >= exec.endsAt &&
+      (exec.exitCode !== 0 || !exec.launch.env.LADDER_INGEST_URL || (exec.ingest !== undefined && exec.ingest.state !== 'posting'));
+    if (finished) return;
+    exec.cancelledAt = now;
+    exec.abort?.abort();
+    exec.log.push('stopped (SIGTERM); checkpointed, retry resumes');
+  }
+
+  async logs(ref: ExecutionRef, tailBytes = 64 * 1024): Promise<string> {
+    const exec = this.executions.get(ref.executionId);
+    if (!exec) return '';
+    const text = [`[simulated executor: no job runs] ${exec.launch.kind} ${exec.launch.executionId}`, ...exec.log]
+      .map((l) => `${l}\n`)
+      .join('');
+    const buf = Buffer.from(text, 'utf8');
+    return buf.length <= tailBytes ? text : buf.subarray(buf.length - tailBytes).toString('utf8');
+  }
+
+  /** Drops all state, as a worker restart would. */
+  reset(): void {
+    for (const exec of this.executions.values()) exec.abort?.abort();
+    this.executions.clear();
+  }
+
+  private refFor(exec: SimExecution): ExecutionRef {
+    return {
+      executor: this.name,
+      executionId: exec.launch.executionId,
+      handle: { simulated: true, startedAt: exec.startedAt },
+    };
+  }
+
+  private startIngest(exec: SimExecution, url: string): void {
+    exec.ingest = { state: 'posting' };
+    const abort = new AbortController();
+    exec.abort = abort;
+    this.postAll(exec, url.replace(/\/+$/, ''), abort.signal).then(
+      () => {
+        exec.ingest = { state: 'done', at: this.now() };
+        exec.log.push('result recorded');
+      },
+      (e: unknown) => {
+        const message = e instanceof Error ? e.message : String(e);
+        exec.ingest = { state: 'error', message, at: this.now() };
+        exec.log.push(`error: ingest: ${message}`);
+      },
+    );
+  }
+
+  private async postAll(exec: SimExecution, url: string, signal: AbortSignal): Promise<void> {
+    const config = exec.config!;
+    const { launch } = exec;
+    const trialId = launch.env.LADDER_TRIAL_ID || launch.trialId;
+    const base = `${url}/trials/${encodeURIComponent(trialId)}`;
+    const token = launch.env.LADDER_INGEST_TOKEN;
+    const lFinal = syntheticFinalLoss(config);
+    let batch: { name: string; step: number; value: number }[] = [];
+    let last: { loss: number; val_loss?: number } = { loss: Number.NaN };
+    let lastVal: number | undefined;
+    const add = async (name: string, step: number, value: number) => {
+      batch.push({ name, step, value });
+      if (batch.length >= FLUSH_POINTS) {
+        const full = batch;
+        batch = [];
+        await this.post(`${base}/metrics`, token, { points: full }, signal);
+      }
+    };
+    for (let step = 1; step <= config.steps; step++) {
+      last = syntheticPoint(config, step, lFinal);
+      await add('loss', step, last.loss);
+      if (last.val_loss !== undefined) {
+        lastVal = last.val_loss;
+        await add('val_loss', step, last.val_loss);
+      }
+    }
+    if (batch.length > 0) await this.post(`${base}/metrics`, token, { points: batch }, signal);
+    const finishedAt = new Date(this.now());
+    const body = {
+      metrics: { loss: last.loss, val_loss: lastVal ?? null, final_loss_noiseless: lFinal, steps: config.steps },
+      config,
+      meta: {
+        simulated: true,
+        kind: launch.kind,
+        preset: exec.preset,
+        trial_id: trialId,
+        attempt: Number(launch.env.LADDER_ATTEMPT ?? launch.attempt),
+        resumed_from_step: null,
+        started_at: new Date(exec.startedAt).toISOString(),
+        finished_at: finishedAt.toISOString(),
+        duration_s: Math.round(finishedAt.getTime() - exec.startedAt) / 1000,
+      },
+    };
+    await this.post(`${base}/result`, token, body, signal);
+  }
+
+  private async post(url: string, token: string | undefined, body: unknown, signal: AbortSignal): Promise<void> {
+    const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const data = JSON.stringify(body);
+    const path = new URL(url).pathname;
+    let lastError = '';
+    for (let tryNo = 1; tryNo <= this.ingestTries; tryNo++) {
+      if (signal.aborted) throw new Error('cancelled');
+      let res: Response;
+      try {
+        res = await fetch(url, {
+          method: 'POST',
+          headers,
+          body: data,
+          redirect: 'manual',
+          signal: AbortSignal.any([signal, AbortSignal.timeout(this.ingestTimeoutMs)]),
+        });
+      } catch (e) {
+        lastError = e instanceof Error ? e.message : String(e);
+        await backoff(tryNo);
+        continue;
+      }
+      const text = await res.text().catch(() => '');
+      if (res.status >= 200 && res.status < 300) return;
+      lastError = `HTTP ${res.status}: ${text.slice(0, 200)}`;
+      if (res.status < 500 && res.status !== 429) break; // a client error does not get better
+      await backoff(tryNo);
+    }
+    throw new Error(`POST ${path} failed: ${lastError}`);
+  }
+}
+
+function backoff(tryNo: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** tryNo)));
+}
