@@ -31,7 +31,8 @@ export function decidePromotion(scores: VariantScore[], rule: PromotionRule): Pr
   const keep =
     rule.topK !== undefined
       ? Math.min(rule.topK, ranked.length)
-      : Math.max(1, Math.ceil((rule.fraction ?? 1) * ranked.length));
+      : // The epsilon absorbs float error: 0.07 * 100 is 7.000000000000001, which must keep 7, not 8.
+        Math.max(1, Math.ceil((rule.fraction ?? 1) * ranked.length - 1e-9));
   const ruleText = rule.topK !== undefined ? `top ${rule.topK}` : `best ${Math.round((rule.fraction ?? 1) * 100)}%`;
   const rankOf = new Map(ranked.map((s, i) => [s.variantIndex, i + 1]));
   return scores

@@ -155,7 +155,7 @@ export function parseSweepSpec(input: unknown): SweepSpec {
       if (seen.has(n)) extra.push({ path: `scale.rungs[${i}]`, message: `duplicate rung "${n}"` });
       seen.add(n);
     });
-    if (spec.grid && spec.scale.key in spec.grid) {
+    if (spec.grid && Object.hasOwn(spec.grid, spec.scale.key)) {
       extra.push({ path: `grid.${spec.scale.key}`, message: 'the scale key cannot also be a grid axis' });
     }
   }

@@ -1,0 +1,298 @@
+/**
+ * Orchestration overhead: how long Ladder takes to run N trials whose jobs do (almost) nothing,
+ * against the floor of starting the same number of processes with the same concurrency.
+ *
+ *   npx tsx loadtests/bench-orchestration.ts [--trials 200] [--concurrency 16] [--poll 200[,50]]
+ *                                           [--reps 1] [--baseline-reps 3]
+ *
+ * Full path, per trial: Postgres → Temporal sweepWorkflow → trialWorkflow → local executor (a real
+ * `/bin/sh` wrapper + `python -m ladder_jobs run --kind synthetic`, config {steps: 1}) → the job
+ * POSTs its metrics and result to the ingest HTTP route → Postgres → the activity sees the exit
+ * (polling every `pollIntervalMs`) → the trial and then the sweep are closed.
+ * The same sweep is also run with the simulated executor (no process at all) to separate the
+ * Temporal/Postgres overhead from the cost of processes.
+ *
+ * Baselines, measured in the same run with the same concurrency (medians of --baseline-reps):
+ *   node -e 0                bare process spawns
+ *   python3 -c 0             a Python start: the floor for any real job
+ *   job alone (offline)      `python -m ladder_jobs run` itself, offline (writes files, no HTTP)
+ *
+ * Starts its own Postgres and Temporal dev server (through test/harness.ts) unless
+ * LADDER_TEST_PG_URL and LADDER_TEST_TEMPORAL_ADDRESS are set. Exits non-zero when a check fails
+ * (a sweep that did not succeed, a trial without its metrics or result).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { launchSweep, waitForSweep, type LaunchContext } from '../core/sweeps/launch';
+import type { SweepSpecInput } from '../core/spec/spec';
+import { createTestStack, REPO_ROOT, type TestStack } from '../test/harness';
+import type { Executor } from '../workers/executors/types';
+import { check, CheckFailed, fmt, median, percentile, printTable, runPool } from './common';
+
+function resolvePython(command: string): string {
+  try {
+    const exe = execFileSync(command, ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+    return exe || command;
+  } catch {
+    return command;
+  }
+}
+
+interface Options {
+  trials: number;
+  concurrency: number;
+  polls: number[];
+  reps: number;
+  baselineReps: number;
+}
+
+function parseOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      trials: { type: 'string', default: '200' },
+      concurrency: { type: 'string', default: '16' },
+      poll: { type: 'string', default: '200' },
+      reps: { type: 'string', default: '1' },
+      'baseline-reps': { type: 'string', default: '3' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(
+      'usage: npx tsx loadtests/bench-orchestration.ts [--trials 200] [--concurrency 16] [--poll 200[,50,...]] [--reps 1] [--baseline-reps 3]',
+    );
+    process.exit(0);
+  }
+  const int = (name: string, text: string, min = 1): number => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${JSON.stringify(text)}`);
+    return n;
+  };
+  const polls = values.poll.split(',').map((p) => int('poll', p.trim()));
+  const trials = int('trials', values.trials);
+  if (trials > 1000) throw new Error('--trials must be at most 1000 (the spec allows at most 1000 seeds)');
+  return {
+    trials,
+    concurrency: int('concurrency', values.concurrency),
+    polls: [...new Set(polls)],
+    reps: int('reps', values.reps),
+    baselineReps: int('baseline-reps', values['baseline-reps']),
+  };
+}
+
+interface Measured {
+  label: string;
+  totalsS: number[];
+  /** Per-item wall times in ms, pooled over repetitions. */
+  itemMs: number[];
+  /** Orchestrated runs only: submit → exit seen, as the activity measured it (trials.wall_seconds). */
+  jobMs?: number[];
+}
+
+/** Spawns `count` processes with at most `concurrency` alive; every one must exit 0. */
+async function spawnMany(
+  count: number,
+  concurrency: number,
+  command: string,
+  args: (i: number) => string[],
+  env?: (i: number) => NodeJS.ProcessEnv,
+): Promise<{ totalS: number; itemMs: number[] }> {
+  const itemMs: number[] = [];
+  const t0 = performance.now();
+  await runPool(count, concurrency, async (i) => {
+    const s = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(command, args(i), { stdio: 'ignore', env: env ? env(i) : process.env });
+      child.once('error', reject);
+      child.once('exit', (code, signal) =>
+        code === 0 ? resolve() : reject(new CheckFailed(`${command} ${args(i).join(' ')} exited ${code ?? signal}`)),
+      );
+    });
+    itemMs.push(performance.now() - s);
+  });
+  return { totalS: (performance.now() - t0) / 1000, itemMs };
+}
+
+async function baseline(label: string, reps: number, once: () => Promise<{ totalS: number; itemMs: number[] }>): Promise<Measured> {
+  const m: Measured = { label, totalsS: [], itemMs: [] };
+  for (let r = 0; r < reps; r++) {
+    const { totalS, itemMs } = await once();
+    m.totalsS.push(totalS);
+    m.itemMs.push(...itemMs);
+  }
+  return m;
+}
+
+function syntheticSpec(name: string, trials: number, concurrency: number): SweepSpecInput {
+  return {
+    name,
+    kind: 'synthetic',
+    base: { steps: 1 },
+    seeds: trials,
+    concurrency,
+    retries: 0,
+    timeoutSeconds: 600,
+  };
+}
+
+/** Runs one sweep and checks that every trial succeeded once and stored its metrics and result. */
+async function timedSweep(
+  stack: TestStack,
+  ctx: LaunchContext,
+  name: string,
+  trials: number,
+  concurrency: number,
+): Promise<{ totalS: number; itemMs: number[]; jobMs: number[] }> {
+  const t0 = performance.now();
+  const sweep = await launchSweep(ctx, { spec: syntheticSpec(name, trials, concurrency), rerun: true });
+  const status = await waitForSweep(ctx, sweep.id);
+  const totalS = (performance.now() - t0) / 1000;
+
+  check(status === 'succeeded', `sweep ${sweep.id} ended ${status}`);
+  const { rows } = await stack.database.pool.query<{
+    id: string;
+    status: string;
+    attempts: number;
+    has_result: boolean;
+    points: number;
+    trial_ms: number | null;
+    job_ms: number;
+  }>(
+    `select t.id, t.status, t.attempts, t.result is not null as has_result,
+            (select count(*)::int from metric_points m where m.trial_id = t.id) as points,
+            (extract(epoch from (t.finished_at - t.started_at)) * 1000)::float8 as trial_ms,
+            (t.wall_seconds * 1000)::float8 as job_ms
+       from trials t where t.sweep_id = $1`,
+    [sweep.id],
+  );
+  check(rows.length === trials, `sweep ${sweep.id} has ${rows.length} trials, expected ${trials}`);
+  for (const r of rows) {
+    check(r.status === 'succeeded' && r.attempts === 1, `trial ${r.id}: ${r.status} after ${r.attempts} attempt(s)`);
+    check(r.has_result, `trial ${r.id} has no result`);
+    check(r.points > 0, `trial ${r.id} stored no metric points`);
+  }
+  return {
+    totalS,
+    itemMs: rows.map((r) => r.trial_ms ?? Number.NaN).filter(Number.isFinite),
+    jobMs: rows.map((r) => r.job_ms),
+  };
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions();
+  // Without LADDER_PYTHON, use the interpreter python3 resolves to: a shim (pyenv, asdf) on PATH
+  // would add its own start-up (tens of ms) to every job and every baseline spawn.
+  const python = (process.env.LADDER_PYTHON ??= resolvePython('python3'));
+  const { trials: n, concurrency: c } = opts;
+  console.log(
+    `bench-orchestration: ${n} trials of kind synthetic {steps: 1}, concurrency ${c}, ` +
+      `worker pollIntervalMs ${opts.polls.join(' and ')} (bounds the latency a trial waits after its job exits), ` +
+      `sweep reps ${opts.reps}, baseline reps ${opts.baselineReps}, ${os.cpus().length} CPUs, python ${python}`,
+  );
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ladder-bench-orch-'));
+  const jobConfig = path.join(tmp, 'config.json');
+  fs.writeFileSync(jobConfig, JSON.stringify({ steps: 1 }));
+  let jobRep = 0;
+
+  const stack = await createTestStack('bench_orch');
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await stack.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    console.error(`\n${sig}: cleaning up`);
+    close().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    const ctx: LaunchContext = { db: stack.database.db, temporal: stack.temporal, taskQueue: stack.taskQueue, codeVersion: 'bench' };
+    const results: Measured[] = [];
+    let sweepNo = 0;
+    const runSweeps = async (label: string, executor: () => Executor, pollIntervalMs: number) => {
+      const worker = await stack.startWorker({ executor: executor(), pollIntervalMs });
+      try {
+        // Untimed warm-up: the first workflow tasks of a fresh worker pay for isolates and connections.
+        await timedSweep(stack, ctx, `warmup-${++sweepNo}`, Math.min(c, n), c);
+        const m: Measured = { label, totalsS: [], itemMs: [], jobMs: [] };
+        for (let r = 0; r < opts.reps; r++) {
+          const out = await timedSweep(stack, ctx, `bench-${++sweepNo}`, n, c);
+          m.totalsS.push(out.totalS);
+          m.itemMs.push(...out.itemMs);
+          m.jobMs!.push(...out.jobMs);
+          console.log(`  ${label}: rep ${r + 1}: ${fmt(out.totalS)} s`);
+        }
+        results.push(m);
+      } finally {
+        await worker.shutdown();
+      }
+    };
+
+    // Spawn baselines, measured while the (idle) servers are up, as the sweeps are.
+    const nodeB = await baseline('baseline: node -e 0', opts.baselineReps, () =>
+      spawnMany(n, c, process.execPath, () => ['-e', '0']),
+    );
+    const pyB = await baseline('baseline: python3 -c 0', opts.baselineReps, () => spawnMany(n, c, python, () => ['-c', '0']));
+    // The job itself without any orchestrator: offline mode (no ingest URL), own folders per process.
+    const jobB = await baseline('baseline: job alone (offline)', opts.baselineReps, () => {
+      const dir = path.join(tmp, `rep-${++jobRep}`);
+      return spawnMany(n, c, python, () => ['-m', 'ladder_jobs', 'run', '--kind', 'synthetic', '--config', jobConfig], (i) => ({
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        PYTHONPATH: path.join(REPO_ROOT, 'jobs'),
+        PYTHONUNBUFFERED: '1',
+        LADDER_TRIAL_ID: `bench-${i}`,
+        LADDER_OUTPUT_DIR: path.join(dir, `job-${i}`, 'output'),
+        LADDER_CHECKPOINT_DIR: path.join(dir, `job-${i}`, 'checkpoints'),
+      }));
+    });
+
+    for (const poll of opts.polls) {
+      await runSweeps(`sweep, local executor, poll ${poll} ms`, () => stack.localExecutor(), poll);
+      await runSweeps(`sweep, simulated executor, poll ${poll} ms`, () => stack.simulatedExecutor(), poll);
+    }
+
+    const baseNode = median(nodeB.totalsS);
+    const basePy = median(pyB.totalsS);
+    console.log('');
+    console.log(
+      `${n} items, concurrency ${c}; total = median wall time over repetitions (launch → sweep closed for sweeps); ` +
+        `ms/item = total / ${n}; item p50/p95 = wall time of one process (baselines) or one trial, started → finished (sweeps)`,
+    );
+    printTable(
+      ['run', 'reps', 'total s', 'items/s', 'ms/item', 'item p50 ms', 'item p95 ms', '÷ node -e 0', '÷ python3 -c 0'],
+      [nodeB, pyB, jobB, ...results].map((m) => {
+        const total = median(m.totalsS);
+        return [
+          m.label,
+          String(m.totalsS.length),
+          fmt(total),
+          fmt(n / total, 1),
+          fmt((total * 1000) / n, 1),
+          fmt(median(m.itemMs), 0),
+          fmt(percentile(m.itemMs, 95), 0),
+          `${fmt(total / baseNode, 1)}x`,
+          `${fmt(total / basePy, 1)}x`,
+        ];
+      }),
+    );
+  } finally {
+    await close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err instanceof CheckFailed ? `CHECK FAILED: ${err.message}` : err);
+    process.exit(1);
+  },
+);
