@@ -228,6 +228,8 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Postgre
   const logFd = fs.openSync(logFile, 'a');
   const child = spawn(cmd, cmdArgs, { stdio: ['ignore', logFd, logFd] });
   fs.closeSync(logFd);
+  // Don't let the server keep node alive (see temporal.ts); stop() polls with timers instead.
+  child.unref();
   let exited: string | undefined;
   child.once('exit', (code, signal) => (exited = `exited with ${code ?? signal}`));
   child.once('error', (e) => (exited = e.message));

@@ -139,6 +139,9 @@ export async function startTemporal(opts: StartTemporalOptions = {}): Promise<Te
   });
   let spawnError: Error | undefined;
   child.once('error', (e) => (spawnError = e));
+  // Don't let the server keep node alive: a caller that forgets stop() still exits, and the
+  // exit cleanup then kills the server. stop() re-refs it while it waits.
+  child.unref();
   const unregister = registerCleanup(() => {
     if (exited === undefined) child.kill('SIGKILL');
   });
@@ -147,6 +150,7 @@ export async function startTemporal(opts: StartTemporalOptions = {}): Promise<Te
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       if (exited === undefined) {
+        child.ref();
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
         await exitPromise;
