@@ -142,8 +142,10 @@ export async function startTemporal(opts: StartTemporalOptions = {}): Promise<Te
   // Don't let the server keep node alive: a caller that forgets stop() still exits, and the
   // exit cleanup then kills the server. stop() re-refs it while it waits.
   child.unref();
+  // In-memory state has nothing to lose, so kill outright; with a db file let it shut down
+  // cleanly (it finishes within about a second after we are gone).
   const unregister = registerCleanup(() => {
-    if (exited === undefined) child.kill('SIGKILL');
+    if (exited === undefined) child.kill(opts.dbFile ? 'SIGTERM' : 'SIGKILL');
   });
 
   let stopped: Promise<void> | undefined;

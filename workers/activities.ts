@@ -289,7 +289,9 @@ export function createActivities(deps: ActivityDeps) {
           await ctx.sleep(pollIntervalMs);
         }
       } catch (err) {
-        if (err instanceof CancelledFailure) {
+        // Only a cancellation the workflow asked for stops the job. A worker shutting down or an
+        // activity timed out server-side leaves it running: the retried activity resumes waiting.
+        if (err instanceof CancelledFailure && (ctx.cancellationDetails?.cancelRequested || err.message === 'CANCELLED')) {
           log.info('attempt cancelled; stopping its execution', { trialId, executionId: ref.executionId });
           await executor.cancel(ref);
         }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import YAML from 'yaml';
+import { canonicalJson } from './identity';
 import { parseSweepSpec, parseSweepSpecText, rungNames, SpecError, type SpecIssue } from './spec';
 
 /** Runs fn, asserts it throws a SpecError and returns its issues. */
@@ -332,7 +333,7 @@ const rungArb = fc.oneof(
 const rungName = (r: unknown) => (typeof r === 'object' && r !== null ? (r as { name: string }).name : String(r));
 
 const scaleKeyArb = fc.stringMatching(/^[a-z]{1,5}(\.[a-z]{1,5})?$/);
-const gridArb = fc.dictionary(scaleKeyArb, fc.array(configValueArb, { minLength: 1, maxLength: 3 }), { minKeys: 1, maxKeys: 3, noNullPrototype: true });
+const gridArb = fc.dictionary(scaleKeyArb, fc.uniqueArray(configValueArb, { minLength: 1, maxLength: 3, selector: (v) => canonicalJson(v) }), { minKeys: 1, maxKeys: 3, noNullPrototype: true });
 
 const promotionArb = fc.oneof(
   fc.record(
@@ -588,6 +589,15 @@ describe('parseSweepSpec: properties', () => {
         if (mutation.kind === 'delete-required') assert.ok(paths(issues).includes(target));
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe('grid values', () => {
+  it('rejects a repeated grid value, naming its position', () => {
+    assert.throws(
+      () => parseSweepSpec({ name: 'dup', kind: 'synthetic', grid: { lr: [0.1, 0.2, 0.1] } }),
+      (err: unknown) => err instanceof SpecError && err.issues.some((i) => i.path === 'grid.lr[2]' && /duplicate value/.test(i.message)),
     );
   });
 });

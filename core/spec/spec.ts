@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import YAML from 'yaml';
+import { canonicalJson } from './identity';
 
 const configValue: z.ZodType<unknown> = z.lazy(() =>
   z.union([
@@ -158,6 +159,15 @@ export function parseSweepSpec(input: unknown): SweepSpec {
     if (spec.grid && Object.hasOwn(spec.grid, spec.scale.key)) {
       extra.push({ path: `grid.${spec.scale.key}`, message: 'the scale key cannot also be a grid axis' });
     }
+  }
+  for (const [key, values] of Object.entries(spec.grid ?? {})) {
+    // Repeated values would plan identical trials that race each other for the same identity.
+    const seen = new Set<string>();
+    values.forEach((v, i) => {
+      const id = canonicalJson(v);
+      if (seen.has(id)) extra.push({ path: `grid.${key}[${i}]`, message: `duplicate value ${id}` });
+      seen.add(id);
+    });
   }
   if (Array.isArray(spec.seeds) && new Set(spec.seeds).size !== spec.seeds.length) {
     extra.push({ path: 'seeds', message: 'seeds must be distinct' });
