@@ -2,8 +2,12 @@
  * Orchestration overhead: how long Ladder takes to run N trials whose jobs do (almost) nothing,
  * against the floor of starting the same number of processes with the same concurrency.
  *
- *   npx tsx loadtests/bench-orchestration.ts [--trials 200] [--concurrency 16] [--poll 200[,50]]
- *                                           [--reps 1] [--baseline-reps 3]
+ *   npx tsx loadtests/bench-orchestration.ts [--trials 200] [--concurrency 16] [--poll 200[,50]] [--reps 3]
+ *
+ * --poll lists the worker's pollIntervalMs values to run the sweeps with (the test harness default
+ * is 200 ms; an activity notices a job's exit up to one interval late, so it bounds per-trial
+ * latency). --reps is the number of rounds; each round runs every baseline and every sweep once,
+ * interleaved, and the figures are medians over rounds.
  *
  * Full path, per trial: Postgres → Temporal sweepWorkflow → trialWorkflow → local executor (a real
  * `/bin/sh` wrapper + `python -m ladder_jobs run --kind synthetic`, config {steps: 1}) → the job
@@ -12,7 +16,7 @@
  * The same sweep is also run with the simulated executor (no process at all) to separate the
  * Temporal/Postgres overhead from the cost of processes.
  *
- * Baselines, measured in the same run with the same concurrency (medians of --baseline-reps):
+ * Baselines, measured in the same run with the same number of processes and concurrency:
  *   node -e 0                bare process spawns
  *   python3 -c 0             a Python start: the floor for any real job
  *   job alone (offline)      `python -m ladder_jobs run` itself, offline (writes files, no HTTP)
@@ -46,7 +50,6 @@ interface Options {
   concurrency: number;
   polls: number[];
   reps: number;
-  baselineReps: number;
 }
 
 function parseOptions(): Options {
@@ -55,14 +58,13 @@ function parseOptions(): Options {
       trials: { type: 'string', default: '200' },
       concurrency: { type: 'string', default: '16' },
       poll: { type: 'string', default: '200' },
-      reps: { type: 'string', default: '1' },
-      'baseline-reps': { type: 'string', default: '3' },
+      reps: { type: 'string', default: '3' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
     console.log(
-      'usage: npx tsx loadtests/bench-orchestration.ts [--trials 200] [--concurrency 16] [--poll 200[,50,...]] [--reps 1] [--baseline-reps 3]',
+      'usage: npx tsx loadtests/bench-orchestration.ts [--trials 200] [--concurrency 16] [--poll 200[,50,...]] [--reps 3]',
     );
     process.exit(0);
   }
@@ -79,7 +81,6 @@ function parseOptions(): Options {
     concurrency: int('concurrency', values.concurrency),
     polls: [...new Set(polls)],
     reps: int('reps', values.reps),
-    baselineReps: int('baseline-reps', values['baseline-reps']),
   };
 }
 
@@ -88,8 +89,6 @@ interface Measured {
   totalsS: number[];
   /** Per-item wall times in ms, pooled over repetitions. */
   itemMs: number[];
-  /** Orchestrated runs only: submit → exit seen, as the activity measured it (trials.wall_seconds). */
-  jobMs?: number[];
 }
 
 /** Spawns `count` processes with at most `concurrency` alive; every one must exit 0. */
@@ -114,16 +113,6 @@ async function spawnMany(
     itemMs.push(performance.now() - s);
   });
   return { totalS: (performance.now() - t0) / 1000, itemMs };
-}
-
-async function baseline(label: string, reps: number, once: () => Promise<{ totalS: number; itemMs: number[] }>): Promise<Measured> {
-  const m: Measured = { label, totalsS: [], itemMs: [] };
-  for (let r = 0; r < reps; r++) {
-    const { totalS, itemMs } = await once();
-    m.totalsS.push(totalS);
-    m.itemMs.push(...itemMs);
-  }
-  return m;
 }
 
 function syntheticSpec(name: string, trials: number, concurrency: number): SweepSpecInput {
@@ -190,14 +179,12 @@ async function main(): Promise<void> {
   console.log(
     `bench-orchestration: ${n} trials of kind synthetic {steps: 1}, concurrency ${c}, ` +
       `worker pollIntervalMs ${opts.polls.join(' and ')} (bounds the latency a trial waits after its job exits), ` +
-      `sweep reps ${opts.reps}, baseline reps ${opts.baselineReps}, ${os.cpus().length} CPUs, python ${python}`,
+      `${opts.reps} round(s), ${os.cpus().length} CPUs, python ${python}`,
   );
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ladder-bench-orch-'));
   const jobConfig = path.join(tmp, 'config.json');
   fs.writeFileSync(jobConfig, JSON.stringify({ steps: 1 }));
-  let jobRep = 0;
-
   const stack = await createTestStack('bench_orch');
   let closed = false;
   const close = async () => {
@@ -215,72 +202,89 @@ async function main(): Promise<void> {
 
   try {
     const ctx: LaunchContext = { db: stack.database.db, temporal: stack.temporal, taskQueue: stack.taskQueue, codeVersion: 'bench' };
-    const results: Measured[] = [];
     let sweepNo = 0;
-    const runSweeps = async (label: string, executor: () => Executor, pollIntervalMs: number) => {
-      const worker = await stack.startWorker({ executor: executor(), pollIntervalMs });
-      try {
-        // Untimed warm-up: the first workflow tasks of a fresh worker pay for isolates and connections.
-        await timedSweep(stack, ctx, `warmup-${++sweepNo}`, Math.min(c, n), c);
-        const m: Measured = { label, totalsS: [], itemMs: [], jobMs: [] };
-        for (let r = 0; r < opts.reps; r++) {
-          const out = await timedSweep(stack, ctx, `bench-${++sweepNo}`, n, c);
-          m.totalsS.push(out.totalS);
-          m.itemMs.push(...out.itemMs);
-          m.jobMs!.push(...out.jobMs);
-          console.log(`  ${label}: rep ${r + 1}: ${fmt(out.totalS)} s`);
-        }
-        results.push(m);
-      } finally {
-        await worker.shutdown();
-      }
-    };
-
-    // Spawn baselines, measured while the (idle) servers are up, as the sweeps are.
-    const nodeB = await baseline('baseline: node -e 0', opts.baselineReps, () =>
-      spawnMany(n, c, process.execPath, () => ['-e', '0']),
-    );
-    const pyB = await baseline('baseline: python3 -c 0', opts.baselineReps, () => spawnMany(n, c, python, () => ['-c', '0']));
-    // The job itself without any orchestrator: offline mode (no ingest URL), own folders per process.
-    const jobB = await baseline('baseline: job alone (offline)', opts.baselineReps, () => {
-      const dir = path.join(tmp, `rep-${++jobRep}`);
-      return spawnMany(n, c, python, () => ['-m', 'ladder_jobs', 'run', '--kind', 'synthetic', '--config', jobConfig], (i) => ({
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        PYTHONPATH: path.join(REPO_ROOT, 'jobs'),
-        PYTHONUNBUFFERED: '1',
-        LADDER_TRIAL_ID: `bench-${i}`,
-        LADDER_OUTPUT_DIR: path.join(dir, `job-${i}`, 'output'),
-        LADDER_CHECKPOINT_DIR: path.join(dir, `job-${i}`, 'checkpoints'),
-      }));
+    let jobRep = 0;
+    const jobEnv = (dir: string) => (i: number): NodeJS.ProcessEnv => ({
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      PYTHONPATH: path.join(REPO_ROOT, 'jobs'),
+      PYTHONUNBUFFERED: '1',
+      LADDER_TRIAL_ID: `bench-${i}`,
+      LADDER_OUTPUT_DIR: path.join(dir, `job-${i}`, 'output'),
+      LADDER_CHECKPOINT_DIR: path.join(dir, `job-${i}`, 'checkpoints'),
     });
 
-    for (const poll of opts.polls) {
-      await runSweeps(`sweep, local executor, poll ${poll} ms`, () => stack.localExecutor(), poll);
-      await runSweeps(`sweep, simulated executor, poll ${poll} ms`, () => stack.simulatedExecutor(), poll);
+    interface Run extends Measured {
+      once(): Promise<{ totalS: number; itemMs: number[]; jobMs?: number[] }>;
+    }
+    const sweepRun = (label: string, executor: () => Executor, pollIntervalMs: number): Run => ({
+      label,
+      totalsS: [],
+      itemMs: [],
+      async once() {
+        // A fresh worker per measurement, so local and simulated runs can interleave.
+        const worker = await stack.startWorker({ executor: executor(), pollIntervalMs });
+        try {
+          // Untimed warm-up: the first workflow tasks of a fresh worker pay for isolates and connections.
+          await timedSweep(stack, ctx, `warmup-${++sweepNo}`, Math.min(c, n), c);
+          return await timedSweep(stack, ctx, `bench-${++sweepNo}`, n, c);
+        } finally {
+          await worker.shutdown();
+        }
+      },
+    });
+    const runs: Run[] = [
+      { label: 'baseline: node -e 0', totalsS: [], itemMs: [], once: () => spawnMany(n, c, process.execPath, () => ['-e', '0']) },
+      { label: 'baseline: python3 -c 0', totalsS: [], itemMs: [], once: () => spawnMany(n, c, python, () => ['-c', '0']) },
+      {
+        // The job itself without any orchestrator: offline mode (no ingest URL), own folders per process.
+        label: 'baseline: job alone (offline)',
+        totalsS: [],
+        itemMs: [],
+        once: () =>
+          spawnMany(n, c, python, () => ['-m', 'ladder_jobs', 'run', '--kind', 'synthetic', '--config', jobConfig], jobEnv(path.join(tmp, `rep-${++jobRep}`))),
+      },
+      ...opts.polls.flatMap((poll) => [
+        sweepRun(`sweep, local executor, poll ${poll} ms`, () => stack.localExecutor(), poll),
+        sweepRun(`sweep, simulated executor, poll ${poll} ms`, () => stack.simulatedExecutor(), poll),
+      ]),
+    ];
+
+    // Rounds: every run once per round, interleaved, so that a machine that gets busier or
+    // quieter over time (it is shared) moves baselines and sweeps alike.
+    for (let round = 1; round <= opts.reps; round++) {
+      const line: string[] = [];
+      for (const run of runs) {
+        const out = await run.once();
+        run.totalsS.push(out.totalS);
+        run.itemMs.push(...out.itemMs);
+        line.push(`${run.label.replace(/^baseline: /, '')} ${fmt(out.totalS)} s`);
+      }
+      console.log(`round ${round}/${opts.reps}: ${line.join(' | ')}`);
     }
 
-    const baseNode = median(nodeB.totalsS);
-    const basePy = median(pyB.totalsS);
+    const [nodeB, pyB] = runs as [Run, Run];
+    /** Median over rounds of the per-round ratio run/baseline. */
+    const ratio = (run: Run, base: Run) => median(run.totalsS.map((t, i) => t / base.totalsS[i]!));
     console.log('');
     console.log(
-      `${n} items, concurrency ${c}; total = median wall time over repetitions (launch → sweep closed for sweeps); ` +
-        `ms/item = total / ${n}; item p50/p95 = wall time of one process (baselines) or one trial, started → finished (sweeps)`,
+      `${n} items, concurrency ${c}, ${opts.reps} round(s). total = median over rounds of the wall time ` +
+        `(sweeps: launch → sweep closed); ms/item = total / ${n}; item p50/p95 = wall time of one process ` +
+        `(baselines) or one trial, started → finished (sweeps), pooled over rounds; ÷ = median over rounds of total / baseline total`,
     );
     printTable(
-      ['run', 'reps', 'total s', 'items/s', 'ms/item', 'item p50 ms', 'item p95 ms', '÷ node -e 0', '÷ python3 -c 0'],
-      [nodeB, pyB, jobB, ...results].map((m) => {
+      ['run', 'total s', 'items/s', 'ms/item', 'item p50 ms', 'item p95 ms', '÷ node -e 0', '÷ python3 -c 0'],
+      runs.map((m) => {
         const total = median(m.totalsS);
         return [
           m.label,
-          String(m.totalsS.length),
           fmt(total),
           fmt(n / total, 1),
           fmt((total * 1000) / n, 1),
           fmt(median(m.itemMs), 0),
           fmt(percentile(m.itemMs, 95), 0),
-          `${fmt(total / baseNode, 1)}x`,
-          `${fmt(total / basePy, 1)}x`,
+          `${fmt(ratio(m, nodeB))}x`,
+          `${fmt(ratio(m, pyB))}x`,
         ];
       }),
     );

@@ -258,6 +258,7 @@ function adopt(
   const unregister = registerCleanup(() => {
     // Synchronous context: request a fast shutdown and let it finish after we are gone.
     if (pid > 0 && isPidAlive(pid)) process.kill(pid, 'SIGINT');
+    if (socketDir) fs.rmSync(socketDir, { recursive: true, force: true });
   });
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {

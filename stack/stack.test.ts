@@ -221,8 +221,7 @@ describe('python', () => {
     console.log(`ensurePythonEnv: first ${firstMs} ms, second ${secondMs} ms (${py})`);
   });
 
-  test('concurrent builds of a fresh venv agree and install requirements', { timeout: 600_000 }, async (t) => {
-    if (process.env.LADDER_PYTHON) return t.skip('LADDER_PYTHON set');
+  test('concurrent builds of a fresh venv agree and install requirements', { timeout: 600_000 }, async () => {
     const cache = path.join(tmpRoot, 'pycache');
     const jobsDir = path.join(tmpRoot, 'jobs');
     fs.mkdirSync(jobsDir, { recursive: true });
@@ -244,7 +243,9 @@ describe('python', () => {
     ]);
     fs.writeFileSync(path.join(jobsDir, 'requirements.txt'), `./${wheel}\n`);
     const saved = process.env.LADDER_CACHE_DIR;
+    const savedPython = process.env.LADDER_PYTHON;
     process.env.LADDER_CACHE_DIR = cache;
+    delete process.env.LADDER_PYTHON; // `npm test` sets it; this test is about building the venv
     try {
       const [a, b] = await Promise.all([ensurePythonEnv({ jobsDir }), ensurePythonEnv({ jobsDir })]);
       assert.equal(a, b);
@@ -263,6 +264,7 @@ describe('python', () => {
     } finally {
       if (saved === undefined) delete process.env.LADDER_CACHE_DIR;
       else process.env.LADDER_CACHE_DIR = saved;
+      if (savedPython !== undefined) process.env.LADDER_PYTHON = savedPython;
     }
   });
 });

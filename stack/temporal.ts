@@ -146,6 +146,7 @@ export async function startTemporal(opts: StartTemporalOptions = {}): Promise<Te
   // cleanly (it finishes within about a second after we are gone).
   const unregister = registerCleanup(() => {
     if (exited === undefined) child.kill(opts.dbFile ? 'SIGTERM' : 'SIGKILL');
+    if (ownLog) fs.rmSync(logFile, { force: true });
   });
 
   let stopped: Promise<void> | undefined;
