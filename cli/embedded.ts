@@ -8,7 +8,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { createApiToken, verifyApiToken } from '../core/auth/tokens';
 import { migrateDatabase, openDatabase, type Database } from '../core/db/client';
 import { createLogger } from '../core/log';
 import { createApiServer, type ApiServer } from '../graphql/server';
@@ -101,9 +103,27 @@ export async function startEmbeddedStack(options: { port?: number; say?: (line: 
     const database = openDatabase(databaseUrl);
     stopOnError.push(() => database.close());
     await migrateDatabase(database);
+    // A local editor token for project `default`, made once (again when the database was reset);
+    // its value only ever goes to the file.
+    const tokenFile = path.join(dir, 'token');
+    const known = fs.existsSync(tokenFile) && (await verifyApiToken(database.db, fs.readFileSync(tokenFile, 'utf8').trim()));
+    if (!known) {
+      const { token } = await createApiToken(database.db, { project: 'default', role: 'editor', name: 'embedded local editor' });
+      fs.writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+      say('API token: written to .ladder/token');
+    }
 
     const secret = ingestSecret(dir);
-    const api: ApiServer = createApiServer({ database, ingestSecret: secret, log: log.warn });
+    const temporalConnection = await Connection.connect({ address: temporal.address });
+    stopOnError.push(() => temporalConnection.close());
+    const api: ApiServer = createApiServer({
+      database,
+      ingestSecret: secret,
+      log: log.warn,
+      temporal: { client: new Client({ connection: temporalConnection }), taskQueue: DEFAULT_TASK_QUEUE },
+      // A single-user local stack: reads need no token; mutations still need .ladder/token.
+      allowAnonymousRead: true,
+    });
     const wanted = options.port ?? Number(process.env.LADDER_PORT ?? 4000);
     const port = (await isPortOpen(wanted)) ? 0 : wanted;
     if (port === 0) say(`port ${wanted} is taken; the API takes a free port instead`);
@@ -141,6 +161,7 @@ export async function startEmbeddedStack(options: { port?: number; say?: (line: 
           fs.rmSync(stackFilePath(), { force: true });
           await worker.shutdown().catch(() => {});
           await api.close();
+          await temporalConnection.close();
           await database.close();
           await Promise.all([temporal.stop(), pg.stop()]);
         })();

@@ -104,3 +104,43 @@ export async function promotionLines(db: Db, sweepId: string): Promise<string[]>
     return `promoted after rung ${row.rungIndex}: ${promoted.join('; ') || 'none'} (${promoted.length} of ${ranked} ranked)`;
   });
 }
+
+type Analysis = import('../core/analysis/sweep-analysis').SweepAnalysisResult;
+
+function scaleLabel(n: number): string {
+  return Math.abs(n) >= 1e4 ? n.toExponential(0).replace('e+', 'e') : String(n);
+}
+
+function matrix(title: string, rungs: number[], m: (number | null)[][]): string {
+  const labels = rungs.map(scaleLabel);
+  return `${title}\n${table(['', ...labels], m.map((row, i) => [labels[i]!, ...row.map((v) => (v === null ? '–' : v.toFixed(3)))]))}`;
+}
+
+/** The scaling analysis as text: consistency matrices, critical rung, fits, extrapolations, budget. */
+export function formatAnalysis(a: Analysis): string {
+  const out: string[] = [`metric ${a.metric} (${a.mode === 'min' ? 'lower' : 'higher'} is better) over rungs ${a.rungs.map(scaleLabel).join(', ')}`];
+  if (a.rungs.length >= 2) {
+    out.push('', matrix('R² between rungs (per-variant means over seeds)', a.rungs, a.consistency.r2));
+    out.push('', matrix('Spearman rank correlation', a.rungs, a.consistency.spearman));
+  }
+  const cr = a.criticalRung;
+  out.push('', `critical rung: ${cr.scale === null ? 'none' : scaleLabel(cr.scale)} — ${cr.reason}`);
+  const rows = Object.entries(a.extrapolations).map(([variant, e]) => {
+    if (!e.ok) return [variant, '', '', '', '', `refused: ${e.reason}`];
+    const p = e.params;
+    const fit = e.model === 'power-offset' ? `${fmt(p.a, 3)}·N^-${fmt(p.b, 3)} + ${fmt(p.c, 3)}` : `${fmt(p.a, 3)}·N^-${fmt(p.b, 3)}`;
+    const bt = e.backtest ? `${e.backtest.error >= 0 ? '+' : ''}${fmt(e.backtest.error, 4)} ${e.backtest.withinInterval ? 'inside' : 'OUTSIDE'}` : (e.backtestSkipped ?? '');
+    return [variant, fit, fmt(e.prediction), `[${fmt(e.interval[0])}, ${fmt(e.interval[1])}]`, bt, ''];
+  });
+  if (rows.length) {
+    out.push('', `extrapolation to ${a.target === null ? '–' : scaleLabel(a.target)}`);
+    out.push(table(['variant', 'fit L(N)', 'prediction', 'interval', 'backtest (largest rung left out)', 'note'], rows));
+  }
+  if (a.budget) {
+    const b = a.budget;
+    const share = b.savedShare === null ? 'unknown' : `${(b.savedShare * 100).toFixed(1)}%`;
+    out.push('', `budget: spent ${b.spent.toFixed(1)} ${b.unit}; a full grid would cost ${b.fullGrid === null ? 'unknown' : b.fullGrid.toFixed(1)}; saved ${share}`);
+    for (const note of b.notes) out.push(`  note: ${note}`);
+  }
+  return out.join('\n');
+}

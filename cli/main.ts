@@ -9,6 +9,8 @@
  *   ladder sweep list [--json]
  *   ladder sweep cancel ID
  *   ladder results ID [--metric M] [--json]
+ *   ladder analyze ID [--target SCALE] [--metric M] [--json]
+ *   ladder import FILE [--metric NAME --mode min|max] [--json]
  *
  * Connections come from DATABASE_URL / TEMPORAL_ADDRESS, or from a running `ladder dev`.
  */
@@ -22,8 +24,10 @@ import { readSettings } from '../core/settings';
 import { SpecError } from '../core/spec/spec';
 import { cancelSweep, launchSweep, waitForSweep, type LaunchContext } from '../core/sweeps/launch';
 import { leaderboard, listSweeps, requireSweep, resultMetricNames, sweepProgress } from '../core/sweeps/store';
+import { ImportError, importSweep, parseImportCsv, parseImportJson } from '../core/sweeps/import';
+import { refreshSweepAnalysis } from '../core/sweeps/analysis';
 import { readStackFile, startEmbeddedStack } from './embedded';
-import { formatLeaderboard, formatProgressLine, formatSweepList, formatSweepStatus, promotionLines } from './format';
+import { formatAnalysis, formatLeaderboard, formatProgressLine, formatSweepList, formatSweepStatus, promotionLines } from './format';
 
 class UsageError extends Error {}
 
@@ -217,6 +221,64 @@ export function buildProgram(): Command {
     );
 
   program
+    .command('import')
+    .description('load results from outside Ladder (CSV or JSON) as a read-only sweep')
+    .argument('<file>', 'CSV with header variant,scale,seed,<metric>,… or a JSON array of such records')
+    .option('--metric <name>', 'metric the analyses use (default: the first metric column)')
+    .option('--mode <mode>', 'min if lower is better, max if higher is better', 'min')
+    .option('--name <name>', 'sweep name (default: from the file name)')
+    .option('--project <name>', 'project', 'default')
+    .option('--json', 'machine-readable output')
+    .action((file: string, opts: { metric?: string; mode: string; name?: string; project: string; json?: boolean }) =>
+      withDatabase(async ({ database }) => {
+        if (opts.mode !== 'min' && opts.mode !== 'max') throw new UsageError(`--mode must be min or max, not "${opts.mode}"`);
+        let text: string;
+        try {
+          text = fs.readFileSync(file, 'utf8');
+        } catch (err) {
+          throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        }
+        const records = /^\s*\[/.test(text) ? parseImportJson(text) : parseImportCsv(text);
+        const metric = opts.metric ?? Object.keys(records[0]!.metrics)[0]!;
+        const name = opts.name ?? slugName(path.basename(file).replace(/\.[^.]*$/, ''));
+        const imported = await importSweep(database.db, {
+          name,
+          records,
+          metric,
+          mode: opts.mode,
+          project: opts.project,
+          source: path.basename(file),
+        });
+        const analysis = await refreshSweepAnalysis(database.db, imported.id);
+        if (opts.json) json({ id: imported.id, trials: imported.trials, analysis });
+        else print(imported.id);
+      }),
+    );
+
+  program
+    .command('analyze')
+    .description('scaling consistency, critical rung, fits and extrapolations of a sweep')
+    .argument('<id>', 'sweep id')
+    .option('--target <scale>', 'scale to extrapolate each variant to')
+    .option('--metric <name>', 'final-result metric (default: the spec\'s analysis or promotion metric, else loss)')
+    .option('--mode <mode>', 'min or max (default from the spec)')
+    .option('--json', 'print the analysis as one JSON object')
+    .action((id: string, opts: { target?: string; metric?: string; mode?: string; json?: boolean }) =>
+      withDatabase(async ({ database }) => {
+        const target = opts.target === undefined ? undefined : Number(opts.target);
+        if (target !== undefined && !(Number.isFinite(target) && target > 0)) {
+          throw new UsageError(`--target must be a positive number, not "${opts.target}"`);
+        }
+        if (opts.mode !== undefined && opts.mode !== 'min' && opts.mode !== 'max') {
+          throw new UsageError(`--mode must be min or max, not "${opts.mode}"`);
+        }
+        const analysis = await refreshSweepAnalysis(database.db, id, { target, metric: opts.metric, mode: opts.mode as 'min' | 'max' | undefined });
+        if (opts.json) json(analysis);
+        else print(formatAnalysis(analysis));
+      }),
+    );
+
+  program
     .command('dev')
     .description('run the embedded stack (Postgres, Temporal, API, worker) in the foreground')
     .option('--port <port>', 'API port (default LADDER_PORT or 4000)')
@@ -264,6 +326,12 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** A sweep name from a file name: lowercase letters, digits and dashes. */
+function slugName(text: string): string {
+  const slug = text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 50);
+  return slug || 'imported';
+}
+
 function untilInterrupted(): Promise<void> {
   return new Promise((resolve) => {
     process.once('SIGINT', resolve);
@@ -279,7 +347,7 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`ladder: ${message}\n`);
-    return err instanceof SpecError || err instanceof UsageError ? 2 : 1;
+    return err instanceof SpecError || err instanceof UsageError || err instanceof ImportError ? 2 : 1;
   }
 }
 

@@ -263,7 +263,7 @@ async function main(): Promise<void> {
       console.log(`round ${round}/${opts.reps}: ${line.join(' | ')}`);
     }
 
-    const [nodeB, pyB] = runs as [Run, Run];
+    const [nodeB, pyB, jobB] = runs as [Run, Run, Run];
     /** Median over rounds of the per-round ratio run/baseline. */
     const ratio = (run: Run, base: Run) => median(run.totalsS.map((t, i) => t / base.totalsS[i]!));
     console.log('');
@@ -273,7 +273,7 @@ async function main(): Promise<void> {
         `(baselines) or one trial, started → finished (sweeps), pooled over rounds; ÷ = median over rounds of total / baseline total`,
     );
     printTable(
-      ['run', 'total s', 'items/s', 'ms/item', 'item p50 ms', 'item p95 ms', '÷ node -e 0', '÷ python3 -c 0'],
+      ['run', 'total s', 'items/s', 'ms/item', 'item p50 ms', 'item p95 ms', '÷ node -e 0', '÷ python3 -c 0', '÷ job alone'],
       runs.map((m) => {
         const total = median(m.totalsS);
         return [
@@ -285,6 +285,7 @@ async function main(): Promise<void> {
           fmt(percentile(m.itemMs, 95), 0),
           `${fmt(ratio(m, nodeB))}x`,
           `${fmt(ratio(m, pyB))}x`,
+          `${fmt(ratio(m, jobB))}x`,
         ];
       }),
     );

@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { cacheDir, repoRoot } from './paths';
 import { isPidAlive, runOk, sleep } from './proc';
+import { DEBIAN_PYTHON, ensureSystemPackages, hasApt, readPackageList } from './system-packages';
 
 export interface EnsurePythonEnvOptions {
   /** Interpreter used to create the venv. Default: `python3` from PATH. */
@@ -50,11 +51,18 @@ export async function ensurePythonEnv(opts: EnsurePythonEnvOptions = {}): Promis
   const override = process.env.LADDER_PYTHON;
   if (override) return override;
 
-  const base = opts.basePython ?? 'python3';
+  // On Debian, the torch job kinds use the system's python3-torch (see jobs/system-packages.txt):
+  // the venv is then made from Debian's python3 and sees its site-packages.
+  const jobsDir = opts.jobsDir ?? path.join(repoRoot(), 'jobs');
+  const systemPackages = opts.basePython ? [] : readPackageList(path.join(jobsDir, 'system-packages.txt'));
+  const useSystem = systemPackages.length > 0 && hasApt() && process.env.LADDER_SKIP_SYSTEM_PACKAGES !== '1';
+  if (useSystem) await ensureSystemPackages(systemPackages, (line) => process.stderr.write(`${line}\n`));
+  const base = opts.basePython ?? (useSystem ? DEBIAN_PYTHON : 'python3');
   const { version, prefix } = await interpreterInfo(base);
   const reqs = requirementsFiles(opts.jobsDir);
   const h = crypto.createHash('sha256');
   h.update(`prefix:${prefix}\n`);
+  if (useSystem) h.update(`system-site-packages:${systemPackages.join(' ')}\n`);
   for (const f of reqs) h.update(`file:${path.basename(f)}\n`).update(fs.readFileSync(f)).update('\n');
   const venv = path.join(cacheDir(), `pyenv-${version}-${h.digest('hex').slice(0, 12)}`);
   const python = venvPython(venv);
@@ -68,7 +76,7 @@ export async function ensurePythonEnv(opts: EnsurePythonEnvOptions = {}): Promis
   try {
     if (fs.existsSync(path.join(venv, READY))) return python;
     fs.rmSync(venv, { recursive: true, force: true }); // leftovers of an interrupted build
-    await runOk(base, ['-m', 'venv', venv]);
+    await runOk(base, ['-m', 'venv', ...(useSystem ? ['--system-site-packages'] : []), venv]);
     for (const f of reqs) {
       await runOk(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', '-r', f], {
         cwd: path.dirname(f), // so relative paths (-e ., -r other.txt) resolve like `pip install -r` in jobs/

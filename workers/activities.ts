@@ -6,11 +6,12 @@
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, eq, inArray, notInArray, sql } from 'drizzle-orm';
-import { decidePromotion, type PromotionDecision } from '../core/analysis/promotion';
+import { decidePromotion, predictNextRung, type PromotionDecision, type VariantScore } from '../core/analysis/promotion';
 import type { Db } from '../core/db/client';
 import { analyses, events, sweeps, trials, type SweepStatus, type TrialStatus } from '../core/db/schema';
 import { ingestToken } from '../core/ingest/tokens';
 import type { SweepSpec } from '../core/spec/spec';
+import { loadObservations, refreshSweepAnalysis } from '../core/sweeps/analysis';
 import { setSweepStatus } from '../core/sweeps/store';
 import { isTerminal, type ExecutionRef, type ExecutionState, type Executor, type JobLaunch } from './executors/types';
 
@@ -145,7 +146,24 @@ export function createActivities(deps: ActivityDeps) {
           .from(trials)
           .where(and(eq(trials.sweepId, sweepId), eq(trials.rungIndex, rungIndex)))
           .groupBy(trials.variantIndex, trials.variantName);
-        const decisions: PromotionDecision[] = decidePromotion(scores, rule);
+        let scored: VariantScore[] = scores;
+        if (rule.intervalOverlap) {
+          // The rule compares predicted intervals at the next rung, from every rung run so far.
+          const nextScale = (await db
+            .select({ scale: trials.scaleValue })
+            .from(trials)
+            .where(and(eq(trials.sweepId, sweepId), eq(trials.rungIndex, rungIndex + 1)))
+            .limit(1))[0]?.scale;
+          if (nextScale === null || nextScale === undefined) {
+            throw ApplicationFailure.nonRetryable('intervalOverlap promotion needs numeric rung values', 'BadSpec');
+          }
+          const predictions = predictNextRung(await loadObservations(db, sweepId, rule.metric, rungIndex), nextScale);
+          scored = scores.map((s) => {
+            const interval = predictions[s.variantName]?.interval;
+            return interval ? { ...s, mean: predictions[s.variantName]!.mean ?? s.mean, interval } : s;
+          });
+        }
+        const decisions: PromotionDecision[] = decidePromotion(scored, rule);
         const dropped = decisions.filter((d) => !d.promoted).map((d) => d.variantIndex);
         promoted = decisions.length - dropped.length;
         await db.transaction(async (tx) => {
@@ -178,6 +196,12 @@ export function createActivities(deps: ActivityDeps) {
         .set({ currentRung: Math.min(rungIndex + 1, rungs - 1) })
         .where(eq(sweeps.id, sweepId));
       await db.insert(events).values({ sweepId, type: 'rung.finished', data: { rungIndex, promoted, skipped } });
+      try {
+        await refreshSweepAnalysis(db, sweepId);
+      } catch (err) {
+        // The analysis informs people; it must never hold a sweep back.
+        log.warn('scaling analysis failed', { sweepId, rungIndex, error: (err as Error).message });
+      }
       return { rungIndex, promoted, skipped };
     },
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { decidePromotion, type PromotionRule, type VariantScore } from './promotion';
+import { decidePromotion, predictNextRung, type PromotionRule, type VariantScore } from './promotion';
+import type { Observation } from './types';
 
 function scores(means: Array<number | null>): VariantScore[] {
   return means.map((mean, i) => ({ variantIndex: i, variantName: `v${i}`, mean, count: mean === null ? 0 : 3 }));
@@ -192,5 +193,114 @@ describe('decidePromotion', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('decidePromotion with intervalOverlap', () => {
+  const rule: PromotionRule = { metric: 'loss', mode: 'min', intervalOverlap: true };
+  const withIntervals = (rows: Array<[number | null, [number, number] | undefined]>): VariantScore[] =>
+    rows.map(([mean, interval], i) => ({ variantIndex: i, variantName: `v${i}`, mean, count: 3, ...(interval ? { interval } : {}) }));
+
+  it('promotes the best and every variant whose interval overlaps the best one', () => {
+    const s = withIntervals([
+      [2.0, [1.9, 2.1]], // best
+      [2.15, [2.05, 2.3]], // overlaps
+      [2.5, [2.3, 2.7]], // does not
+      [2.12, undefined], // no interval
+      [null, undefined],
+    ]);
+    const d = decidePromotion(s, rule);
+    assert.deepEqual(d.map((x) => x.promoted), [true, true, false, false, false]);
+    assert.match(d[0]!.reason, /the best, interval \[1.9, 2.1\]/);
+    assert.match(d[1]!.reason, /interval \[2.05, 2.3\] overlaps the best's \(v0\) \[1.9, 2.1\]/);
+    assert.match(d[2]!.reason, /does not overlap/);
+    assert.match(d[3]!.reason, /no prediction interval at the next rung/);
+    assert.match(d[4]!.reason, /no successful trial reported loss/);
+    assert.deepEqual(d.map((x) => x.rank), [1, 3, 4, 2, null]);
+  });
+
+  it('mode max picks the highest mean as the best; touching intervals overlap', () => {
+    const s = withIntervals([
+      [0.5, [0.4, 0.6]],
+      [0.7, [0.6, 0.8]],
+      [0.3, [0.2, 0.35]],
+    ]);
+    assert.deepEqual(decidePromotion(s, { ...rule, mode: 'max' }).map((x) => x.promoted), [true, true, false]);
+  });
+
+  it('the best is the best variant that has an interval', () => {
+    const s = withIntervals([
+      [1.0, undefined],
+      [2.0, [1.8, 2.2]],
+      [2.1, [2.15, 2.3]],
+    ]);
+    assert.deepEqual(decidePromotion(s, rule).map((x) => x.promoted), [false, true, true]);
+  });
+
+  it('property: the best with an interval is always promoted, and promotion is exactly overlap with it', () => {
+    const row = fc.tuple(
+      fc.option(fc.integer({ min: 0, max: 20 }), { nil: null }),
+      fc.option(fc.tuple(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 5 })), { nil: undefined }),
+    );
+    fc.assert(
+      fc.property(fc.array(row, { maxLength: 8 }), fc.constantFrom('min' as const, 'max' as const), (rows, mode) => {
+        const s = withIntervals(rows.map(([m, iv]) => [m, iv ? [iv[0], iv[0] + iv[1]] : undefined]));
+        const d = decidePromotion(s, { ...rule, mode });
+        const candidates = s.filter((x) => x.mean !== null && x.interval);
+        if (candidates.length === 0) return assert.equal(d.filter((x) => x.promoted).length, 0);
+        const best = [...candidates].sort((a, b) => (mode === 'min' ? a.mean! - b.mean! : b.mean! - a.mean!) || a.variantIndex - b.variantIndex)[0]!;
+        for (const x of d) {
+          const expected = x.mean !== null && x.interval !== undefined && x.interval[0] <= best.interval![1] && best.interval![0] <= x.interval[1];
+          assert.equal(x.promoted, expected);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('predictNextRung', () => {
+  const law = (n: number, v: number) => (1.5 + 50 * n ** -0.3) * (1 + 0.05 * v);
+  const obs = (scales: number[], variants: number, seeds: number): Observation[] =>
+    scales.flatMap((s) =>
+      Array.from({ length: variants }, (_, v) =>
+        Array.from({ length: seeds }, (_, k) => ({ variant: `v${v}`, scale: s, seed: k, value: law(s, v) + 0.003 * Math.sin(7 * k + v + s) })),
+      ).flat(),
+    );
+
+  it('with ≥ 3 rungs: extrapolates every variant to the next scale', () => {
+    const p = predictNextRung(obs([1e5, 1e6, 1e7], 3, 3), 1e8, { bootstrap: 50 });
+    assert.deepEqual(Object.keys(p), ['v0', 'v1', 'v2']);
+    for (let v = 0; v < 3; v++) {
+      const x = p[`v${v}`]!;
+      assert.equal(x.basis, 'extrapolation');
+      assert.ok(Math.abs(x.mean! - law(1e8, v)) < 0.05, `${x.mean} vs ${law(1e8, v)}`);
+      assert.ok(x.interval![0] <= x.mean! && x.mean! <= x.interval![1]);
+    }
+  });
+
+  it('with < 3 rungs: the current rung mean and its bootstrap interval (rank transfer)', () => {
+    const p = predictNextRung(obs([1e5, 1e6], 3, 3), 1e7, { bootstrap: 50 });
+    const x = p.v1!;
+    assert.equal(x.basis, 'current-rung');
+    assert.ok(Math.abs(x.mean! - law(1e6, 1)) < 0.01);
+    assert.match(x.reason, /assuming ranks transfer/);
+  });
+
+  it('variants not run at the current rung get no prediction, and the rule does not promote them', () => {
+    const o = [...obs([1e5], 4, 2), ...obs([1e6], 2, 2)];
+    const p = predictNextRung(o, 1e7, { bootstrap: 20 });
+    assert.equal(p.v3!.basis, 'none');
+    assert.equal(p.v3!.interval, null);
+    const scores: VariantScore[] = ['v0', 'v1', 'v2', 'v3'].map((name, i) => ({
+      variantIndex: i,
+      variantName: name,
+      mean: p[name]!.mean,
+      count: 2,
+      ...(p[name]!.interval ? { interval: p[name]!.interval! } : {}),
+    }));
+    const d = decidePromotion(scores, { metric: 'loss', mode: 'min', intervalOverlap: true });
+    assert.equal(d[0]!.promoted, true);
+    assert.equal(d[3]!.promoted, false);
   });
 });

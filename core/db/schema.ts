@@ -139,3 +139,27 @@ export const events = pgTable(
   },
   (t) => [index('events_sweep_idx').on(t.sweepId, t.id), index('events_trial_idx').on(t.trialId, t.id)],
 );
+
+export const API_TOKEN_ROLES = ['viewer', 'editor'] as const;
+export type ApiTokenRole = (typeof API_TOKEN_ROLES)[number];
+
+/**
+ * Bearer tokens of the GraphQL API, scoped to one project. Only the sha256 of a token is stored;
+ * the plaintext is shown once, when the token is made (`core/auth/tokens.ts`).
+ */
+export const apiTokens = pgTable(
+  'api_tokens',
+  {
+    id: text('id').primaryKey(),
+    projectId: text('project_id')
+      .notNull()
+      .references(() => projects.id),
+    role: text('role').$type<ApiTokenRole>().notNull(),
+    tokenHash: text('token_hash').notNull(),
+    name: text('name').notNull(),
+    createdAt: createdAt(),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  },
+  (t) => [uniqueIndex('api_tokens_hash_idx').on(t.tokenHash), index('api_tokens_project_idx').on(t.projectId)],
+);

@@ -253,7 +253,7 @@ describe('parseSweepSpec: rejected specs', () => {
   it('needs exactly one of topK and fraction in a promotion', () => {
     for (const promotion of [{ metric: 'loss' }, { metric: 'loss', topK: 2, fraction: 0.5 }]) {
       const issues = issuesOf(() => parseSweepSpec({ ...minimal, promotion }));
-      assert.deepEqual(issues, [{ path: 'promotion', message: 'give exactly one of topK or fraction' }]);
+      assert.deepEqual(issues, [{ path: 'promotion', message: 'give exactly one of topK, fraction or intervalOverlap' }]);
     }
     assert.ok(paths(issuesOf(() => parseSweepSpec({ ...minimal, promotion: { metric: 'loss', topK: 0 } }))).includes('promotion.topK'));
   });

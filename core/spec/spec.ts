@@ -47,10 +47,22 @@ const promotion = z
     topK: z.number().int().positive().optional(),
     /** Keep this fraction of variants (successive halving uses 0.5), at least one. */
     fraction: z.number().gt(0).lte(1).optional(),
+    /** Keep every variant whose prediction interval at the next rung overlaps the best one's. */
+    intervalOverlap: z.literal(true).optional(),
   })
-  .refine((p) => (p.topK === undefined) !== (p.fraction === undefined), {
-    message: 'give exactly one of topK or fraction',
+  .refine((p) => [p.topK, p.fraction, p.intervalOverlap].filter((v) => v !== undefined).length === 1, {
+    message: 'give exactly one of topK, fraction or intervalOverlap',
   });
+
+/** Which final-result metric the scaling analyses use, and the scale to extrapolate to. */
+const analysis = z.strictObject({
+  metric: z.string().min(1),
+  mode: z.enum(['min', 'max']).default('min'),
+  /** Scale value to extrapolate each variant to (default: the largest rung). */
+  targetScale: z.number().positive().optional(),
+  /** R² a rung must reach against the largest rung to count as consistent. */
+  threshold: z.number().gt(0).lte(1).default(0.9),
+});
 
 const memoryQuantity = z
   .string()
@@ -83,6 +95,7 @@ export const sweepSpecSchema = z.strictObject({
     })
     .optional(),
   promotion: promotion.optional(),
+  analysis: analysis.optional(),
   resources: z
     .strictObject({
       gpus: z.number().int().nonnegative().default(0),

@@ -20,7 +20,9 @@ from types import ModuleType
 
 KINDS: dict[str, str] = {
     "synthetic": "ladder_jobs.kinds.synthetic",
-    # "ttt": "ladder_jobs.kinds.ttt",  (torch-based kinds land here as subpackages)
+    "ssl": "ladder_jobs.kinds.ssl",
+    "ttt": "ladder_jobs.kinds.ttt",
+    # (torch-based kinds land here as subpackages)
 }
 
 

@@ -1,0 +1,118 @@
+/**
+ * The database side of the scaling analyses: loading a sweep's results as observations, running
+ * the pure analyses of `core/analysis/`, and storing the outcome in the `analyses` table (kind
+ * `scaling`, one row per sweep), where GraphQL and the CLI read it.
+ */
+import { and, eq, isNotNull, sql } from 'drizzle-orm';
+import { analyzeSweep } from '../analysis/sweep-analysis';
+import type { Mode, Observation } from '../analysis/types';
+import type { Db } from '../db/client';
+import { analyses, trials } from '../db/schema';
+import type { SweepSpec } from '../spec/spec';
+import { planVariants, seedList } from '../spec/planner';
+import { requireSweep } from './store';
+
+export const SCALING_ANALYSIS = 'scaling';
+
+export interface AnalysisSettings {
+  metric: string;
+  mode: Mode;
+  target?: number;
+  threshold: number;
+}
+
+/** The spec's `analysis` block, else its promotion metric, else `loss` (lower is better). */
+export function analysisSettings(spec: SweepSpec): AnalysisSettings {
+  if (spec.analysis) {
+    return { metric: spec.analysis.metric, mode: spec.analysis.mode, target: spec.analysis.targetScale, threshold: spec.analysis.threshold };
+  }
+  if (spec.promotion) return { metric: spec.promotion.metric, mode: spec.promotion.mode, threshold: 0.9 };
+  return { metric: 'loss', mode: 'min', threshold: 0.9 };
+}
+
+/** Per succeeded trial with a numeric scale: (variant, scale, seed, metric value). */
+export async function loadObservations(db: Db, sweepId: string, metric: string, uptoRung?: number): Promise<Observation[]> {
+  const value = sql<number | null>`(${trials.result} -> 'metrics' ->> ${metric})::float8`;
+  const rows = await db
+    .select({ variant: trials.variantName, scale: trials.scaleValue, seed: trials.seed, value })
+    .from(trials)
+    .where(
+      and(
+        eq(trials.sweepId, sweepId),
+        eq(trials.status, 'succeeded'),
+        isNotNull(trials.scaleValue),
+        uptoRung === undefined ? undefined : sql`${trials.rungIndex} <= ${uptoRung}`,
+      ),
+    )
+    .orderBy(trials.rungIndex, trials.variantIndex, trials.seed);
+  return rows
+    .filter((r): r is { variant: string; scale: number; seed: number; value: number } => r.scale !== null && r.value !== null && Number.isFinite(r.value))
+    .map((r) => ({ variant: r.variant, scale: r.scale, seed: r.seed, value: r.value }));
+}
+
+export type SweepAnalysis = ReturnType<typeof analyzeSweep>;
+
+/**
+ * Computes the analysis of a sweep. With no overrides the result is stored as the sweep's
+ * analysis; overrides (another metric, a target scale) answer the question without replacing it.
+ */
+export async function refreshSweepAnalysis(
+  db: Db,
+  sweepId: string,
+  overrides: { metric?: string; mode?: Mode; target?: number } = {},
+): Promise<SweepAnalysis> {
+  const sweep = await requireSweep(db, sweepId);
+  const spec = sweep.spec as SweepSpec;
+  const settings = analysisSettings(spec);
+  const metric = overrides.metric ?? settings.metric;
+  const mode = overrides.mode ?? settings.mode;
+  const target = overrides.target ?? settings.target;
+
+  const [observations, trialRows] = await Promise.all([
+    loadObservations(db, sweepId, metric),
+    db
+      .select({
+        rungIndex: trials.rungIndex,
+        scale: trials.scaleValue,
+        variant: trials.variantName,
+        seed: trials.seed,
+        status: trials.status,
+        gpuSeconds: trials.gpuSeconds,
+        wallSeconds: trials.wallSeconds,
+        reusedFrom: trials.reusedFrom,
+      })
+      .from(trials)
+      .where(eq(trials.sweepId, sweepId)),
+  ]);
+  const gpus = spec.resources.gpus;
+  const analysis = analyzeSweep({
+    observations,
+    metric,
+    mode,
+    target,
+    threshold: settings.threshold,
+    budget: [
+      // Reused trials cost this sweep nothing, whatever they cost the sweep that ran them.
+      trialRows.map((t) => ({ ...t, gpus, status: t.reusedFrom ? 'reused' : t.status })),
+      { variants: planVariants(spec).length, seeds: seedList(spec).length, rungs: spec.scale?.rungs.length ?? 1 },
+    ],
+  });
+  const isDefault = overrides.metric === undefined && overrides.mode === undefined && overrides.target === undefined;
+  if (isDefault) await storeAnalysis(db, sweepId, SCALING_ANALYSIS, -1, analysis);
+  return analysis;
+}
+
+export async function storeAnalysis(db: Db, sweepId: string, kind: string, rungIndex: number, data: unknown): Promise<void> {
+  await db
+    .insert(analyses)
+    .values({ sweepId, kind, rungIndex, data })
+    .onConflictDoUpdate({ target: [analyses.sweepId, analyses.kind, analyses.rungIndex], set: { data, createdAt: new Date() } });
+}
+
+export async function storedAnalysis(db: Db, sweepId: string, kind = SCALING_ANALYSIS): Promise<unknown | null> {
+  const [row] = await db
+    .select({ data: analyses.data })
+    .from(analyses)
+    .where(and(eq(analyses.sweepId, sweepId), eq(analyses.kind, kind), eq(analyses.rungIndex, -1)));
+  return row?.data ?? null;
+}

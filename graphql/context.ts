@@ -1,0 +1,34 @@
+/** What every resolver gets. */
+import type { Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import type { ApiPrincipal } from '../core/auth/tokens';
+import type { Db } from '../core/db/client';
+import type { Loaders } from './data';
+import type { SweepNotifier } from './notify';
+
+export interface LaunchSettings {
+  temporal: Client;
+  taskQueue: string;
+  codeVersion: string;
+  executor?: string;
+}
+
+export interface GraphQLContext {
+  db: Db;
+  pool: Pool;
+  /** Per-request DataLoaders (a subscription renews them for every event it sends). */
+  loaders: Loaders;
+  /** Set by use-auth: the token's principal, or null for an anonymous request. */
+  auth?: ApiPrincipal | null;
+  /** Absent when the server runs without Temporal: mutations that start workflows then fail. */
+  launch?: LaunchSettings;
+  notifier: SweepNotifier;
+}
+
+/** The project a request may see: its token's, or null (every project) for an allowed anonymous read. */
+export const scopeProject = (ctx: GraphQLContext): string | null => ctx.auth?.project ?? null;
+
+export const canSee = (ctx: GraphQLContext, projectId: string): boolean => {
+  const scope = scopeProject(ctx);
+  return scope === null || scope === projectId;
+};

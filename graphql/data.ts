@@ -1,0 +1,404 @@
+/**
+ * The API's reads: one SQL statement per batch. Every field that could fan out over a list
+ * (a sweep's progress, a trial's events or metrics, the trials of many sweeps) goes through a
+ * per-request DataLoader, so a page of N items costs a constant number of round trips.
+ * Aggregations over seeds and the downsampling of metric series run in Postgres.
+ */
+import DataLoader from 'dataloader';
+import { and, asc, desc, eq, getTableColumns, inArray, sql, type SQL } from 'drizzle-orm';
+import type { Db } from '../core/db/client';
+import { analyses, events, sweeps, trials, TRIAL_STATUSES, type TrialStatus } from '../core/db/schema';
+
+export type SweepRow = typeof sweeps.$inferSelect;
+export type TrialRow = typeof trials.$inferSelect & { projectId: string };
+export type EventRow = typeof events.$inferSelect;
+
+// ---------------------------------------------------------------------------------------------
+// Cursors: opaque base64url JSON of the sort key.
+
+export function encodeCursor(key: unknown[]): string {
+  return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): unknown[] | null {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    return Array.isArray(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress
+
+export type StatusCounts = Record<TrialStatus, number>;
+
+export interface RungProgress {
+  rungIndex: number;
+  rungName: string;
+  total: number;
+  counts: StatusCounts;
+  gpuSeconds: number;
+  wallSeconds: number;
+  /** Mean GPU-seconds of the finished (succeeded/failed, not reused) trials of this rung × planned+running; null when none finished yet. */
+  estimatedGpuSecondsRemaining: number | null;
+}
+
+export interface SweepProgress {
+  total: number;
+  counts: StatusCounts;
+  gpuSeconds: number;
+  wallSeconds: number;
+  estimatedGpuSecondsRemaining: number | null;
+  rungs: RungProgress[];
+}
+
+const zeroCounts = (): StatusCounts => Object.fromEntries(TRIAL_STATUSES.map((s) => [s, 0])) as StatusCounts;
+
+async function loadProgress(db: Db, sweepIds: readonly string[]): Promise<SweepProgress[]> {
+  const finished = sql`${trials.reusedFrom} is null and ${trials.status} in ('succeeded', 'failed')`;
+  const rows = await db
+    .select({
+      sweepId: trials.sweepId,
+      rungIndex: trials.rungIndex,
+      rungName: trials.rungName,
+      status: trials.status,
+      n: sql<number>`count(*)::int`,
+      gpuSeconds: sql<number>`coalesce(sum(${trials.gpuSeconds}), 0)::float8`,
+      wallSeconds: sql<number>`coalesce(sum(${trials.wallSeconds}), 0)::float8`,
+      finishedN: sql<number>`(count(*) filter (where ${finished}))::int`,
+      finishedGpu: sql<number>`coalesce(sum(${trials.gpuSeconds}) filter (where ${finished}), 0)::float8`,
+    })
+    .from(trials)
+    .where(inArray(trials.sweepId, [...sweepIds]))
+    .groupBy(trials.sweepId, trials.rungIndex, trials.rungName, trials.status)
+    .orderBy(trials.sweepId, trials.rungIndex);
+  const acc = new Map<string, Map<number, RungProgress & { finishedN: number; finishedGpu: number }>>();
+  for (const row of rows) {
+    let rungs = acc.get(row.sweepId);
+    if (!rungs) acc.set(row.sweepId, (rungs = new Map()));
+    let rung = rungs.get(row.rungIndex);
+    if (!rung) {
+      rung = {
+        rungIndex: row.rungIndex,
+        rungName: row.rungName,
+        total: 0,
+        counts: zeroCounts(),
+        gpuSeconds: 0,
+        wallSeconds: 0,
+        estimatedGpuSecondsRemaining: null,
+        finishedN: 0,
+        finishedGpu: 0,
+      };
+      rungs.set(row.rungIndex, rung);
+    }
+    rung.counts[row.status] += row.n;
+    rung.total += row.n;
+    rung.gpuSeconds += row.gpuSeconds;
+    rung.wallSeconds += row.wallSeconds;
+    rung.finishedN += row.finishedN;
+    rung.finishedGpu += row.finishedGpu;
+  }
+  return sweepIds.map((id) => {
+    const progress: SweepProgress = { total: 0, counts: zeroCounts(), gpuSeconds: 0, wallSeconds: 0, estimatedGpuSecondsRemaining: 0, rungs: [] };
+    for (const { finishedN, finishedGpu, ...rung } of [...(acc.get(id)?.values() ?? [])].sort((a, b) => a.rungIndex - b.rungIndex)) {
+      const remaining = rung.counts.planned + rung.counts.running;
+      rung.estimatedGpuSecondsRemaining = remaining === 0 ? 0 : finishedN > 0 ? (finishedGpu / finishedN) * remaining : null;
+      progress.rungs.push(rung);
+      progress.total += rung.total;
+      progress.gpuSeconds += rung.gpuSeconds;
+      progress.wallSeconds += rung.wallSeconds;
+      for (const s of TRIAL_STATUSES) progress.counts[s] += rung.counts[s];
+      progress.estimatedGpuSecondsRemaining =
+        progress.estimatedGpuSecondsRemaining === null || rung.estimatedGpuSecondsRemaining === null
+          ? null
+          : progress.estimatedGpuSecondsRemaining + rung.estimatedGpuSecondsRemaining;
+    }
+    return progress;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trials of sweeps (connection pages), batched over sweeps with row_number()
+
+export interface TrialFilter {
+  rung?: number | null;
+  status?: TrialStatus | null;
+  variant?: string | null;
+}
+
+export interface TrialPageKey {
+  sweepId: string;
+  first: number;
+  /** Decoded cursor: [rungIndex, variantIndex, seed, id]. */
+  after: [number, number, number, string] | null;
+  filter: TrialFilter;
+}
+
+export const trialCursor = (t: TrialRow) => encodeCursor([t.rungIndex, t.variantIndex, t.seed, t.id]);
+
+function trialFilterSql(filter: TrialFilter): SQL[] {
+  const where: SQL[] = [];
+  if (filter.rung !== undefined && filter.rung !== null) where.push(eq(trials.rungIndex, filter.rung));
+  if (filter.status) where.push(eq(trials.status, filter.status));
+  if (filter.variant) where.push(eq(trials.variantName, filter.variant));
+  return where;
+}
+
+async function loadTrialPages(db: Db, keys: readonly string[]): Promise<TrialRow[][]> {
+  const parsed = keys.map((k) => JSON.parse(k) as TrialPageKey);
+  // Keys that share first/after/filter become one statement over all their sweeps.
+  const groups = new Map<string, string[]>();
+  for (const k of parsed) {
+    const g = JSON.stringify([k.first, k.after, k.filter]);
+    groups.set(g, [...(groups.get(g) ?? []), k.sweepId]);
+  }
+  const bySweep = new Map<string, TrialRow[]>();
+  await Promise.all(
+    [...groups].map(async ([g, sweepIds]) => {
+      const [first, after, filter] = JSON.parse(g) as [number, TrialPageKey['after'], TrialFilter];
+      const where = [inArray(trials.sweepId, sweepIds), ...trialFilterSql(filter)];
+      if (after) {
+        where.push(sql`(${trials.rungIndex}, ${trials.variantIndex}, ${trials.seed}, ${trials.id}) > (${after[0]}, ${after[1]}, ${after[2]}, ${after[3]})`);
+      }
+      const ranked = db
+        .select({
+          ...getTableColumns(trials),
+          projectId: sweeps.projectId,
+          rn: sql<number>`row_number() over (partition by ${trials.sweepId} order by ${trials.rungIndex}, ${trials.variantIndex}, ${trials.seed}, ${trials.id})`.as('rn'),
+        })
+        .from(trials)
+        .innerJoin(sweeps, eq(sweeps.id, trials.sweepId))
+        .where(and(...where))
+        .as('ranked');
+      const rows = await db.select().from(ranked).where(sql`${ranked.rn} <= ${first + 1}`).orderBy(ranked.sweepId, ranked.rn);
+      for (const { rn: _rn, ...row } of rows) {
+        const list = bySweep.get(row.sweepId) ?? [];
+        list.push(row as TrialRow);
+        bySweep.set(row.sweepId, list);
+      }
+    }),
+  );
+  return parsed.map((k) => bySweep.get(k.sweepId) ?? []);
+}
+
+async function loadTrialCounts(db: Db, keys: readonly string[]): Promise<number[]> {
+  const parsed = keys.map((k) => JSON.parse(k) as { sweepId: string; filter: TrialFilter });
+  const groups = new Map<string, string[]>();
+  for (const k of parsed) {
+    const g = JSON.stringify(k.filter);
+    groups.set(g, [...(groups.get(g) ?? []), k.sweepId]);
+  }
+  const counts = new Map<string, number>();
+  await Promise.all(
+    [...groups].map(async ([g, sweepIds]) => {
+      const filter = JSON.parse(g) as TrialFilter;
+      const rows = await db
+        .select({ sweepId: trials.sweepId, n: sql<number>`count(*)::int` })
+        .from(trials)
+        .where(and(inArray(trials.sweepId, sweepIds), ...trialFilterSql(filter)))
+        .groupBy(trials.sweepId);
+      for (const r of rows) counts.set(`${g}\u0000${r.sweepId}`, r.n);
+    }),
+  );
+  return parsed.map((k) => counts.get(`${JSON.stringify(k.filter)}\u0000${k.sweepId}`) ?? 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leaderboard: variants × rungs, mean / sample std / count over seeds, ranked per rung, in SQL.
+
+export interface LeaderboardKey {
+  sweepId: string;
+  metric: string;
+  rung: number | null;
+  mode: 'min' | 'max';
+}
+
+export interface LeaderboardEntry {
+  variantIndex: number;
+  variantName: string;
+  rungIndex: number;
+  rungName: string;
+  scaleValue: number | null;
+  mean: number | null;
+  std: number | null;
+  count: number;
+  rank: number | null;
+}
+
+async function loadLeaderboards(db: Db, keys: readonly string[]): Promise<LeaderboardEntry[][]> {
+  const parsed = keys.map((k) => JSON.parse(k) as LeaderboardKey);
+  const groups = new Map<string, string[]>();
+  for (const k of parsed) {
+    const g = JSON.stringify([k.metric, k.rung, k.mode]);
+    groups.set(g, [...(groups.get(g) ?? []), k.sweepId]);
+  }
+  const out = new Map<string, LeaderboardEntry[]>();
+  await Promise.all(
+    [...groups].map(async ([g, sweepIds]) => {
+      const [metric, rung, mode] = JSON.parse(g) as [string, number | null, 'min' | 'max'];
+      const value = sql`case when jsonb_typeof(${trials.result} -> 'metrics' -> ${metric}::text) = 'number' then (${trials.result} -> 'metrics' ->> ${metric}::text)::float8 end`;
+      const order = mode === 'max' ? sql`desc` : sql`asc`;
+      const rows = await db
+        .select({
+          sweepId: trials.sweepId,
+          variantIndex: trials.variantIndex,
+          variantName: trials.variantName,
+          rungIndex: trials.rungIndex,
+          rungName: trials.rungName,
+          scaleValue: sql<number | null>`max(${trials.scaleValue})`,
+          mean: sql<number | null>`avg(${value})`,
+          std: sql<number | null>`stddev_samp(${value})`,
+          count: sql<number>`count(${value})::int`,
+          rank: sql<number | null>`case when avg(${value}) is null then null else (rank() over (partition by ${trials.sweepId}, ${trials.rungIndex} order by avg(${value}) ${order} nulls last))::int end`,
+        })
+        .from(trials)
+        .where(and(inArray(trials.sweepId, sweepIds), eq(trials.status, 'succeeded'), ...(rung === null ? [] : [eq(trials.rungIndex, rung)])))
+        .groupBy(trials.sweepId, trials.variantIndex, trials.variantName, trials.rungIndex, trials.rungName)
+        .orderBy(trials.sweepId, trials.rungIndex, sql`avg(${value}) ${order} nulls last`, trials.variantIndex);
+      for (const { sweepId, ...row } of rows) {
+        const key = `${g}\u0000${sweepId}`;
+        out.set(key, [...(out.get(key) ?? []), row]);
+      }
+    }),
+  );
+  return parsed.map((k) => out.get(`${JSON.stringify([k.metric, k.rung, k.mode])}\u0000${k.sweepId}`) ?? []);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metric series, downsampled in SQL with min/max buckets.
+
+export interface MetricsKey {
+  trialId: string;
+  names: string[] | null;
+  maxPoints: number;
+}
+
+export interface MetricSeries {
+  trialId: string;
+  name: string;
+  /** Points stored for this series before downsampling. */
+  totalPoints: number;
+  points: { step: number; value: number }[];
+}
+
+/**
+ * A series of n points with n ≤ maxPoints comes back whole. A longer one is cut into
+ * floor(maxPoints / 2) buckets of equal step width (`width_bucket`), and each bucket keeps its
+ * lowest and its highest point (`min`/`max` over `array[value, step]`: a hash aggregate, no sort),
+ * so the result has at most maxPoints points and always holds the global minimum and maximum.
+ */
+export function downsampleSql(trialIds: string[], names: string[] | null, maxPoints: number): SQL {
+  const buckets = Math.max(1, Math.floor(maxPoints / 2));
+  const nameFilter = names ? sql`and name = any(${sql.param(names)}::text[])` : sql``;
+  return sql`
+    with stats as (
+      select trial_id, name, count(*)::int as n, min(step) as lo, max(step) as hi
+      from metric_points where trial_id = any(${sql.param(trialIds)}::text[]) ${nameFilter}
+      group by trial_id, name
+    ), bucketed as (
+      select p.trial_id, p.name, s.n,
+             case when s.n <= ${maxPoints}::int then p.step
+                  else width_bucket(p.step::float8, s.lo::float8, s.hi::float8 + 1, ${buckets}::int) end as bucket,
+             min(array[p.value, p.step::float8]) as lo_pt,
+             max(array[p.value, p.step::float8]) as hi_pt
+      from metric_points p join stats s on s.trial_id = p.trial_id and s.name = p.name
+      group by 1, 2, 3, 4
+    )
+    select trial_id, name, n, step::int, value from (
+      select trial_id, name, n, lo_pt[2] as step, lo_pt[1] as value from bucketed
+      union
+      select trial_id, name, n, hi_pt[2] as step, hi_pt[1] as value from bucketed
+    ) pts
+    order by trial_id, name, step`;
+}
+
+async function loadMetrics(db: Db, keys: readonly string[]): Promise<MetricSeries[][]> {
+  const parsed = keys.map((k) => JSON.parse(k) as MetricsKey);
+  const groups = new Map<string, string[]>();
+  for (const k of parsed) {
+    const g = JSON.stringify([k.names, k.maxPoints]);
+    groups.set(g, [...(groups.get(g) ?? []), k.trialId]);
+  }
+  const out = new Map<string, MetricSeries[]>();
+  await Promise.all(
+    [...groups].map(async ([g, trialIds]) => {
+      const [names, maxPoints] = JSON.parse(g) as [string[] | null, number];
+      const res = await db.execute<{ trial_id: string; name: string; n: number; step: number; value: number }>(
+        downsampleSql(trialIds, names, maxPoints),
+      );
+      let current: MetricSeries | null = null;
+      for (const r of res.rows) {
+        if (!current || current.trialId !== r.trial_id || current.name !== r.name) {
+          current = { trialId: r.trial_id, name: r.name, totalPoints: Number(r.n), points: [] };
+          const key = `${g}\u0000${r.trial_id}`;
+          out.set(key, [...(out.get(key) ?? []), current]);
+        }
+        current.points.push({ step: Number(r.step), value: Number(r.value) });
+      }
+    }),
+  );
+  return parsed.map((k) => out.get(`${JSON.stringify([k.names, k.maxPoints])}\u0000${k.trialId}`) ?? []);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loaders of one request.
+
+export interface PromotionRow {
+  rungIndex: number;
+  data: unknown;
+  createdAt: Date;
+}
+
+export const EVENTS_PER_TRIAL = 200;
+
+export function createLoaders(db: Db) {
+  return {
+    sweep: new DataLoader<string, SweepRow | null>(async (ids) => {
+      const rows = await db.select().from(sweeps).where(inArray(sweeps.id, [...ids]));
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      return ids.map((id) => byId.get(id) ?? null);
+    }),
+    trial: new DataLoader<string, TrialRow | null>(async (ids) => {
+      const rows = await db
+        .select({ ...getTableColumns(trials), projectId: sweeps.projectId })
+        .from(trials)
+        .innerJoin(sweeps, eq(sweeps.id, trials.sweepId))
+        .where(inArray(trials.id, [...ids]));
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      return ids.map((id) => byId.get(id) ?? null);
+    }),
+    progress: new DataLoader<string, SweepProgress>((ids) => loadProgress(db, ids)),
+    trialPage: new DataLoader<string, TrialRow[]>((keys) => loadTrialPages(db, keys)),
+    trialCount: new DataLoader<string, number>((keys) => loadTrialCounts(db, keys)),
+    leaderboard: new DataLoader<string, LeaderboardEntry[]>((keys) => loadLeaderboards(db, keys)),
+    metrics: new DataLoader<string, MetricSeries[]>((keys) => loadMetrics(db, keys)),
+    events: new DataLoader<string, EventRow[]>(async (trialIds) => {
+      const ranked = db
+        .select({
+          ...getTableColumns(events),
+          rn: sql<number>`row_number() over (partition by ${events.trialId} order by ${events.id} desc)`.as('rn'),
+        })
+        .from(events)
+        .where(inArray(events.trialId, [...trialIds]))
+        .as('ranked');
+      const rows = await db.select().from(ranked).where(sql`${ranked.rn} <= ${EVENTS_PER_TRIAL}`).orderBy(ranked.trialId, ranked.id);
+      const byTrial = new Map<string, EventRow[]>();
+      for (const { rn: _rn, ...row } of rows) byTrial.set(row.trialId!, [...(byTrial.get(row.trialId!) ?? []), row]);
+      return trialIds.map((id) => byTrial.get(id) ?? []);
+    }),
+    analyses: new DataLoader<string, { kind: string; rungIndex: number; data: unknown; createdAt: Date }[]>(async (sweepIds) => {
+      const rows = await db
+        .select({ sweepId: analyses.sweepId, kind: analyses.kind, rungIndex: analyses.rungIndex, data: analyses.data, createdAt: analyses.createdAt })
+        .from(analyses)
+        .where(and(inArray(analyses.sweepId, [...sweepIds]), inArray(analyses.kind, ['scaling', 'promotion'])))
+        .orderBy(asc(analyses.rungIndex), desc(analyses.createdAt));
+      const bySweep = new Map<string, { kind: string; rungIndex: number; data: unknown; createdAt: Date }[]>();
+      for (const { sweepId, ...row } of rows) bySweep.set(sweepId, [...(bySweep.get(sweepId) ?? []), row]);
+      return sweepIds.map((id) => bySweep.get(id) ?? []);
+    }),
+  };
+}
+
+export type Loaders = ReturnType<typeof createLoaders>;

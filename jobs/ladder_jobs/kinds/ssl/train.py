@@ -1,0 +1,279 @@
+"""The ssl training loop, checkpointing and evaluation.
+
+One run has two training phases on one global step counter (so a single checkpoint series
+covers both, and SIGTERM works the same in either):
+
+    steps 1 .. steps                    pre-train the method's model        -> pretrain_loss
+    steps+1 .. steps+approx_steps       supervised model, same architecture -> approx_loss
+                                        (the approximation-error estimator, for every method:
+                                        trained WITHOUT augmentation, since it measures how
+                                        well the architecture can fit the pre-training labels,
+                                        and augmentation only regularises that fit)
+
+then evaluation on frozen features: linear probes (full-shot; 1/5/30-shot averaged over
+seeded draws) and the risk decomposition (risk.py), full-shot and at risk_fewshot_k shots.
+
+Determinism: the batch indices and augmentations of a step come from a CPU generator
+seeded with (seed, phase, step), not from one running stream, so a resumed run sees the
+same batches as an uninterrupted one; model, optimiser and global RNG states are in the
+checkpoint. On CPU the same seed gives the same numbers; CUDA kernels need not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+
+import numpy as np
+import torch
+
+from ladder_jobs.checkpoint import CheckpointStore
+from ladder_jobs.kinds.ssl import risk
+from ladder_jobs.kinds.ssl.data import fewshot_indices, make_splits
+from ladder_jobs.kinds.ssl.model import SSLModel, augment, error_rate, fit_probe
+from ladder_jobs.kinds.synthetic import stable_seed
+
+FEWSHOT_K = (1, 5, 30)  # shots per class of the reported few-shot probe accuracies
+PHASE_ID = {"pretrain": 1, "approx": 2}  # salts the per-step RNG of each phase
+EVAL_BATCH = 1024  # images per forward pass when extracting features
+
+
+def _torch_load(f):
+    try:
+        return torch.load(f, map_location="cpu", weights_only=False)  # torch >= 1.13
+    except TypeError:
+        return torch.load(f, map_location="cpu")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        from ladder_jobs.config import ConfigError
+
+        raise ConfigError("key 'device' of kind 'ssl' is 'cuda' but no CUDA device is available")
+    return torch.device(name)
+
+
+def lr_at(step: int, total: int, config: dict) -> float:
+    """Linear warm-up over warmup_frac of the phase, then cosine to zero. step is 1-based."""
+    warm = max(1, int(config["warmup_frac"] * total))
+    if step <= warm:
+        return config["lr"] * step / warm
+    progress = (step - warm) / max(1, total - warm)
+    return config["lr"] * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def build(config: dict, n_classes: int, device: torch.device):
+    """(model, approx model, their optimisers), initialised from the seed."""
+    torch.manual_seed(config["seed"])
+    model = SSLModel(config["method"], config["width"], config["depth"], config["proj_dim"], n_classes).to(device)
+    approx = SSLModel("supervised", config["width"], config["depth"], config["proj_dim"], n_classes).to(device)
+
+    def adamw(m):
+        return torch.optim.AdamW(m.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+
+    return model, approx, adamw(model), adamw(approx)
+
+
+@torch.no_grad()
+def features(encoder: torch.nn.Module, x: torch.Tensor, autocast) -> torch.Tensor:
+    encoder.eval()
+    out = []
+    for i in range(0, x.shape[0], EVAL_BATCH):
+        with autocast():
+            out.append(encoder(x[i : i + EVAL_BATCH]).float())
+    encoder.train()
+    return torch.cat(out)  # (N, d)
+
+
+@torch.no_grad()
+def classify(model: SSLModel, x: torch.Tensor, autocast) -> torch.Tensor:
+    model.eval()
+    out = []
+    for i in range(0, x.shape[0], EVAL_BATCH):
+        with autocast():
+            out.append(model.head(model.encoder(x[i : i + EVAL_BATCH])).float().argmax(1))
+    model.train()
+    return torch.cat(out)
+
+
+def run(config: dict, ctx) -> None:
+    device = pick_device(config["device"])
+    use_cuda = device.type == "cuda"
+
+    def autocast():
+        # bf16 autocast on GPU (torch 2.x); plain fp32 on CPU (torch 1.13 included)
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_cuda else contextlib.nullcontext()
+
+    ctx.use_checkpoints(CheckpointStore(ctx.env.checkpoint_dir, suffix=".pt", save=torch.save, load=_torch_load))
+
+    splits = make_splits(config)
+    x_pre = torch.from_numpy(splits.x_pre).to(device)  # (P, 1, H, W)
+    y_pre = torch.from_numpy(splits.y_pre).to(device)  # (P,)
+    x_test = torch.from_numpy(splits.x_test).to(device)
+    y_test = torch.from_numpy(splits.y_test)
+    n_pre = x_pre.shape[0]
+    batch = min(config["batch_size"], n_pre)
+
+    model, approx, opt, opt_a = build(config, splits.n_classes, device)
+    steps = config["steps"]
+    approx_steps = steps if config["approx_steps"] == -1 else config["approx_steps"]
+    total_steps = steps + approx_steps
+
+    state_extra = {"pretrain_loss": None, "approx_loss": None, "samples": 0, "seconds": 0.0}
+
+    def make_state(step: int) -> dict:
+        return {
+            "step": step,
+            "model": model.state_dict(),
+            "opt": opt.state_dict(),
+            "approx": approx.state_dict(),
+            "opt_approx": opt_a.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if use_cuda else None,
+            **state_extra,
+        }
+
+    start = 0
+    resumed = ctx.load_checkpoint()
+    if resumed is not None:
+        state, start = resumed
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        approx.load_state_dict(state["approx"])
+        opt_a.load_state_dict(state["opt_approx"])
+        torch.set_rng_state(state["torch_rng"])
+        if use_cuda and state["cuda_rng"] is not None:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        for k in state_extra:
+            state_extra[k] = state[k]
+
+    model.train()
+    approx.train()
+    for gstep in range(start + 1, total_steps + 1):
+        if ctx.stop_requested():
+            ctx.stop(make_state(gstep - 1), gstep - 1)  # checkpoints the completed step, exits 143
+        phase = "pretrain" if gstep <= steps else "approx"
+        local, n_phase = (gstep, steps) if phase == "pretrain" else (gstep - steps, approx_steps)
+        m, o = (model, opt) if phase == "pretrain" else (approx, opt_a)
+        for group in o.param_groups:
+            group["lr"] = lr_at(local, n_phase, config)
+
+        t0 = time.perf_counter()
+        g = torch.Generator().manual_seed(stable_seed(config["seed"], PHASE_ID[phase], local) % 2**63)
+        idx = torch.randperm(n_pre, generator=g)[:batch].to(device)  # no repeats: a repeat is a false negative
+        x = x_pre[idx]  # (B, 1, H, W)
+        x1 = augment(x, g, config) if phase == "pretrain" else x
+        x2 = None if m.method == "supervised" else augment(x, g, config)
+        with autocast():
+            loss = m.loss(x1, x2, y_pre[idx], config["temperature"])
+        o.zero_grad(set_to_none=True)
+        loss.backward()
+        o.step()
+        loss_value = float(loss.detach())
+        if use_cuda:
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(f"{phase} loss is {loss_value} at step {local}")
+
+        if phase == "pretrain":
+            state_extra["pretrain_loss"] = loss_value
+            state_extra["samples"] += batch
+            state_extra["seconds"] += dt
+            if local % config["log_every"] == 0 or local == steps:
+                ctx.log_many(local, {"pretrain_loss": loss_value, "samples_per_s": batch / max(dt, 1e-9)})
+        else:
+            state_extra["approx_loss"] = loss_value
+            if local % config["log_every"] == 0 or local == approx_steps:
+                ctx.log_many(local, {"approx_loss": loss_value})
+        if config["checkpoint_every"] and gstep % config["checkpoint_every"] == 0 and gstep < total_steps:
+            ctx.save_checkpoint(make_state(gstep), gstep)
+
+    if start < total_steps:
+        ctx.save_checkpoint(make_state(total_steps), total_steps)  # a retry need not train again
+
+    def check_stop():
+        if ctx.stop_requested():  # evaluation is re-run from the final checkpoint
+            ctx.stop(make_state(total_steps), total_steps)
+
+    t_eval = time.perf_counter()
+    metrics = evaluate(config, splits, model, approx, x_pre, y_pre, x_test, y_test, autocast, check_stop)
+    eval_s = time.perf_counter() - t_eval
+    ctx.log_many(steps, metrics)
+
+    metrics.update(
+        {
+            "pretrain_loss": state_extra["pretrain_loss"],
+            "samples_per_s": state_extra["samples"] / max(state_extra["seconds"], 1e-9),
+            "n_params": n_params(model.encoder),
+            "n_params_total": n_params(model),  # encoder + the method's head
+            "n_pretrain": int(n_pre),
+            "n_test": int(x_test.shape[0]),
+            "rep_dim": int(model.encoder.out_dim),
+            "steps": steps,
+            "approx_steps": approx_steps,
+            "eval_s": round(eval_s, 3),
+        }
+    )
+    metrics["approx_loss"] = state_extra["approx_loss"]
+    ctx.report_result(metrics, meta={"device": str(device), "torch": torch.__version__})
+
+
+def evaluate(config, splits, model, approx, x_pre, y_pre, x_test, y_test, autocast, check_stop) -> dict:
+    """Probe accuracies and the risk decomposition (full-shot and at risk_fewshot_k shots)."""
+    y_pre_cpu = y_pre.cpu()
+    n_classes = splits.n_classes
+    fit_idx = np.flatnonzero(splits.fit)
+    ho_idx = np.flatnonzero(splits.heldout)
+
+    def probe(f_train, y_train):
+        return fit_probe(f_train, y_train, n_classes, config["probe_l2"], config["probe_iters"])
+
+    # approximation: the supervised model of the same architecture, on its own training data
+    e_sup_train = error_rate(classify(approx, x_pre, autocast).cpu(), y_pre_cpu)
+    sup_test_acc = 1.0 - error_rate(classify(approx, x_test, autocast).cpu(), y_test)
+
+    f_pre = features(model.encoder, x_pre, autocast).cpu()  # (P, d)
+    f_test = features(model.encoder, x_test, autocast).cpu()  # (T, d)
+    assert f_pre.shape[1] == model.encoder.out_dim and torch.isfinite(f_pre).all()
+    check_stop()
+
+    full = probe(f_pre, y_pre_cpu)  # the downstream full-shot probe: all pre-training labels
+    e_probe_train = error_rate(full(f_pre), y_pre_cpu)  # usability: its own training error
+    e_test_full = error_rate(full(f_test), y_test)
+    check_stop()
+    fit = probe(f_pre[fit_idx], y_pre_cpu[fit_idx])  # without the held-out split ...
+    e_probe_ho = error_rate(fit(f_pre[ho_idx]), y_pre_cpu[ho_idx])  # ... tested on it
+    check_stop()
+
+    metrics = {"probe_acc_full": 1.0 - e_test_full, "supervised_test_acc": sup_test_acc,
+               "supervised_train_error": e_sup_train, "probe_train_error": e_probe_train,
+               "probe_heldout_error": e_probe_ho}
+    metrics.update(risk.decompose(e_sup_train, e_probe_train, e_probe_ho, e_test_full))
+
+    k_risk = config["risk_fewshot_k"]
+    for k in sorted(set(FEWSHOT_K) | {k_risk}):
+        errs_ho, errs_test = [], []
+        for draw in range(config["fewshot_draws"]):
+            rng = np.random.default_rng(stable_seed(config["seed"], 1000 + k, draw))
+            idx = fewshot_indices(splits.y_pre, fit_idx, k, rng)  # k per class from the fit part
+            p = probe(f_pre[idx], y_pre_cpu[idx])
+            errs_ho.append(error_rate(p(f_pre[ho_idx]), y_pre_cpu[ho_idx]))
+            errs_test.append(error_rate(p(f_test), y_test))
+            check_stop()
+        e_ho, e_test = float(np.mean(errs_ho)), float(np.mean(errs_test))
+        if k in FEWSHOT_K:
+            metrics[f"probe_acc_{k}shot"] = 1.0 - e_test
+        if k == k_risk:
+            parts = risk.decompose(e_sup_train, e_probe_train, e_ho, e_test)
+            metrics.update({f"{name}_{k}shot": v for name, v in parts.items()})
+            risk.check(metrics, suffix=f"_{k}shot")
+    risk.check(metrics)
+    return metrics

@@ -1,0 +1,185 @@
+"""Training loop of the `ttt` kind: AdamW, warmup + cosine, eval with loss by position, checkpoints.
+
+Resume is exact on CPU: the checkpoint holds the model, the optimizer, the torch RNG states and
+the step; the batches are a function of (seed, step) (data.py) and the learning rate a function
+of the step, so the steps after a resume compute the same numbers as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+
+import torch
+import torch.nn.functional as F
+
+from ladder_jobs.checkpoint import CheckpointStore
+from ladder_jobs.kinds.ttt.data import Data
+from ladder_jobs.kinds.ttt.model import LM, n_params
+
+
+def pick_device(cfg: dict) -> torch.device:
+    if cfg["device"] == "cuda" or (cfg["device"] == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise RuntimeError("device=cuda but torch sees no CUDA device")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def lr_at(cfg: dict, step: int) -> float:
+    """Linear warmup over `warmup` steps, then cosine from lr down to lr / 10 at the last step."""
+    if step <= cfg["warmup"]:
+        return cfg["lr"] * step / max(1, cfg["warmup"])
+    frac = (step - cfg["warmup"]) / max(1, cfg["steps"] - cfg["warmup"])
+    return cfg["lr"] * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, frac))))
+
+
+def peak_mem_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def make_optimizer(model: torch.nn.Module, cfg: dict) -> torch.optim.Optimizer:
+    # Matrices (and the TTT initial weights W_0) decay; biases, norms' gains and eta's bias do not.
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg["lr"], betas=(0.9, 0.95))
+
+
+def autocast_ctx(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return torch.autocast(device_type="cpu", enabled=False)
+
+
+@torch.no_grad()
+def evaluate(model, val, device) -> torch.Tensor:
+    """Mean validation loss per token position, (T,) float64 on the CPU."""
+    model.eval()
+    total, count = None, 0
+    for x, y in val:
+        x, y = x.to(device), y.to(device)
+        with autocast_ctx(device):
+            logits = model(x)  # (B,T,V)
+        nll = F.cross_entropy(logits.float().transpose(1, 2), y, reduction="none")  # (B,T)
+        s = nll.double().sum(0).cpu()
+        total = s if total is None else total + s
+        count += x.shape[0]
+    model.train()
+    return total / count
+
+
+def bucket_losses(per_pos: torch.Tensor, n_buckets: int) -> dict:
+    """{'val_loss_pos_0_63': ..., ...}: mean loss over evenly split position ranges."""
+    T = per_pos.shape[0]
+    edges = [round(i * T / n_buckets) for i in range(n_buckets + 1)]
+    return {f"val_loss_pos_{a}_{b - 1}": float(per_pos[a:b].mean()) for a, b in zip(edges[:-1], edges[1:])}
+
+
+def train(cfg: dict, ctx) -> None:
+    device = pick_device(cfg)
+    if device.type == "cpu":
+        # Same numbers twice and across a resume. (On CUDA we favour speed: cuBLAS/SDPA kernels
+        # are not all deterministic, and bitwise resume is only promised on CPU.)
+        torch.use_deterministic_algorithms(True)
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    torch.manual_seed(cfg["seed"])
+    model = LM(cfg).to(device)
+    opt = make_optimizer(model, cfg)
+    data = Data(cfg)
+    val = data.val_batches(cfg["val_batches"])
+    ctx.use_checkpoints(
+        CheckpointStore(
+            ctx.env.checkpoint_dir,
+            suffix=".pt",
+            save=lambda state, f: torch.save(state, f),
+            load=lambda f: torch.load(f, map_location="cpu"),
+        )
+    )
+
+    train_time, train_tokens, result = 0.0, 0, None
+    start = 0
+    resumed = ctx.load_checkpoint()
+    if resumed is not None:
+        state, start = resumed
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        torch.set_rng_state(state["rng"])
+        if device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"])
+        train_time, train_tokens, result = state["train_time"], state["train_tokens"], state["result"]
+        if result is not None:  # finished before; only the result push failed: push it again
+            ctx.report_result(result, meta={"device": str(device)})
+            return
+
+    def snapshot(step: int) -> dict:
+        return {
+            "model": model.state_dict(),
+            "opt": opt.state_dict(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
+            "step": step,
+            "train_time": train_time,
+            "train_tokens": train_tokens,
+            "result": result,
+        }
+
+    steps, B, T = cfg["steps"], cfg["batch_size"], cfg["seq_len"]
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    window_time, window_tokens = 0.0, 0  # throughput since the last eval
+    values = {}
+    for step in range(start + 1, steps + 1):
+        if ctx.stop_requested():
+            ctx.stop(snapshot(step - 1), step - 1)  # checkpoint the completed step, exit 143
+        t0 = time.perf_counter()
+        for group in opt.param_groups:
+            group["lr"] = lr_at(cfg, step)
+        x, y = data.get_batch(step)  # (B,T), (B,T)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with autocast_ctx(device):
+            logits = model(x)  # (B,T,V)
+        loss = F.cross_entropy(logits.float().reshape(B * T, -1), y.reshape(B * T))
+        loss.backward()
+        if cfg["grad_clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        loss_value = loss.item()  # syncs the device, so the timing below is honest
+        dt = time.perf_counter() - t0
+        train_time, train_tokens = train_time + dt, train_tokens + B * T
+        window_time, window_tokens = window_time + dt, window_tokens + B * T
+
+        values = {"train_loss": loss_value}
+        if step % cfg["eval_interval"] == 0 or step == steps:
+            per_pos = evaluate(model, val, device)
+            val_loss = float(per_pos.mean())
+            values.update(
+                val_loss=val_loss,
+                val_ppl=math.exp(min(val_loss, 50.0)),
+                tokens_per_s=window_tokens / max(window_time, 1e-9),
+                peak_mem_mb=peak_mem_mb(device),
+            )
+            window_time, window_tokens = 0.0, 0
+            if step == steps:  # the paper's "loss keeps falling with more context" plot
+                values.update(bucket_losses(per_pos, cfg["pos_buckets"]))
+        ctx.log_many(step, values)
+        if cfg["step_sleep"]:
+            time.sleep(cfg["step_sleep"])
+        if cfg["checkpoint_every"] and step % cfg["checkpoint_every"] == 0 and step < steps:
+            ctx.save_checkpoint(snapshot(step), step)
+
+    result = {k: v for k, v in values.items() if k != "tokens_per_s"}
+    result.update(
+        tokens_per_s=train_tokens / max(train_time, 1e-9),
+        n_params=n_params(model),
+        steps=steps,
+        train_tokens=train_tokens,
+    )
+    ctx.save_checkpoint(snapshot(steps), steps)  # a retry after a failed result push need not retrain
+    ctx.report_result(result, meta={"device": str(device), "torch": torch.__version__})

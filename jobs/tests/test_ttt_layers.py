@@ -1,0 +1,171 @@
+"""Math of the `ttt` kind's mixers, in float64 on the CPU, against independent references.
+
+The references are written token by token with autograd, straight from the paper's definitions,
+so they share no code with the dual form they check (only the inner LayerNorm's forward).
+"""
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from ladder_jobs.kinds.ttt.model import (  # noqa: E402
+    LM,
+    gated_linear_scan,
+    ln_fwd,
+    ln_l2_bwd,
+    ttt_linear_scan,
+    ttt_mlp_scan,
+)
+
+TOL = 1e-6
+DT = torch.float64
+
+
+def rand(*shape, scale=1.0, seed=None):
+    g = torch.Generator().manual_seed(seed) if seed is not None else None
+    return torch.randn(*shape, dtype=DT, generator=g) * scale
+
+
+def inputs(B=2, H=2, T=20, K=6, seed=0):
+    torch.manual_seed(seed)
+    xq, xk, xv = rand(B, H, T, K), rand(B, H, T, K), rand(B, H, T, K)
+    eta = 0.05 + 0.2 * torch.rand(B, H, T, dtype=DT)  # input-dependent step sizes, as sigmoid(theta_lr x) gives
+    ln_w, ln_b = 1.0 + 0.3 * rand(H, 1, K), 0.3 * rand(H, 1, K)
+    return xq, xk, xv, eta, ln_w, ln_b
+
+
+def primal(f, params, xq, xk, xv, eta, mini_batch, use_ln, ln_w, ln_b):
+    """Mini-batch TTT as the paper defines it, one token at a time, per-token weights explicit.
+
+    f(x, params) is f_res. Within a mini-batch every gradient is taken at the weights the
+    mini-batch started with; W_t = W_start - sum_{s<=t} eta_s grad l(W_start; x_s); the output is
+    the inner model at W_t applied to the query.
+    """
+    B, H, T, K = xq.shape
+    out = torch.zeros_like(xq)
+    for bi in range(B):
+        for h in range(H):
+            w = [p[h].clone() for p in params]
+            for start in range(0, T, mini_batch):
+                base, cur = [p.clone() for p in w], [p.clone() for p in w]
+                for t in range(start, min(start + mini_batch, T)):
+                    leaf = [p.clone().requires_grad_(True) for p in base]
+                    z = f(xk[bi, h, t : t + 1], leaf)
+                    pred = xk[bi, h, t : t + 1] + ln_fwd(z, ln_w[h], ln_b[h]) if use_ln else z
+                    loss = ((pred - xv[bi, h, t : t + 1]) ** 2).sum()
+                    grads = torch.autograd.grad(loss, leaf)
+                    cur = [c - eta[bi, h, t] * g for c, g in zip(cur, grads)]
+                    zq = f(xq[bi, h, t : t + 1], cur)
+                    out[bi, h, t] = (xq[bi, h, t : t + 1] + ln_fwd(zq, ln_w[h], ln_b[h]) if use_ln else zq)[0]
+                w = cur  # the next mini-batch starts from W_b
+    return out
+
+
+def f_linear(x, p):
+    return x @ p[0] + p[1]
+
+
+def f_mlp(x, p):
+    return torch.nn.functional.gelu(x @ p[0] + p[1]) @ p[2] + p[3]
+
+
+def test_ln_l2_bwd_matches_autograd():
+    z, target, gamma, beta = rand(3, 5, 7), rand(3, 5, 7), 1 + rand(1, 7) * 0.3, rand(1, 7) * 0.3
+    zz = z.clone().requires_grad_(True)
+    ((ln_fwd(zz, gamma, beta) - target) ** 2).sum().backward()
+    assert torch.allclose(ln_l2_bwd(z, target, gamma, beta), zz.grad, atol=1e-10)
+
+
+@pytest.mark.parametrize("mini_batch", [1, 4, 8, 20])  # 8 leaves a short last mini-batch (T = 20)
+@pytest.mark.parametrize("use_ln", [True, False])
+def test_ttt_linear_dual_equals_primal(mini_batch, use_ln):
+    xq, xk, xv, eta, ln_w, ln_b = inputs()
+    H, K = xq.shape[1], xq.shape[3]
+    w0, b0 = rand(H, K, K, scale=0.3), rand(H, 1, K, scale=0.3)
+    dual = ttt_linear_scan(xq, xk, xv, eta, w0, b0, ln_w, ln_b, mini_batch, use_ln=use_ln)
+    ref = primal(f_linear, [w0, b0], xq, xk, xv, eta, mini_batch, use_ln, ln_w, ln_b)
+    assert dual.shape == ref.shape
+    assert (dual - ref).abs().max().item() < TOL
+
+
+@pytest.mark.parametrize("mini_batch", [1, 8])
+def test_ttt_mlp_dual_equals_primal(mini_batch):
+    xq, xk, xv, eta, ln_w, ln_b = inputs(T=16, K=4, seed=1)
+    H, K = xq.shape[1], xq.shape[3]
+    w1, b1 = rand(H, K, 4 * K, scale=0.4), rand(H, 1, 4 * K, scale=0.3)
+    w2, b2 = rand(H, 4 * K, K, scale=0.4), rand(H, 1, K, scale=0.3)
+    dual = ttt_mlp_scan(xq, xk, xv, eta, w1, b1, w2, b2, ln_w, ln_b, mini_batch)
+    ref = primal(f_mlp, [w1, b1, w2, b2], xq, xk, xv, eta, mini_batch, True, ln_w, ln_b)
+    assert (dual - ref).abs().max().item() < TOL
+
+
+def test_batch_gd_linear_ttt_is_causal_linear_attention():
+    # Paper, Theorem 1: f(x) = x W, W_0 = 0, eta = 1/2, batch GD (one mini-batch = the whole
+    # sequence), no LN, no residual -> z_t = sum_{s<=t} (q_t . k_s) v_s.
+    B, H, T, K = 2, 3, 24, 5
+    xq, xk, xv = rand(B, H, T, K, seed=2), rand(B, H, T, K, seed=3), rand(B, H, T, K, seed=4)
+    eta = torch.full((B, H, T), 0.5, dtype=DT)
+    z = ttt_linear_scan(xq, xk, xv, eta, torch.zeros(H, K, K, dtype=DT), None, None, None, T, use_ln=False)
+    mask = torch.ones(T, T, dtype=torch.bool).tril()
+    linear_attention = ((xq @ xk.transpose(-1, -2)) * mask) @ xv
+    assert (z - linear_attention).abs().max().item() < TOL
+    # and it is not a coincidence of the inputs: a smaller mini-batch is no longer linear attention
+    z_mb = ttt_linear_scan(xq, xk, xv, eta, torch.zeros(H, K, K, dtype=DT), None, None, None, 8, use_ln=False)
+    assert (z_mb - linear_attention).abs().max().item() > 1e-3
+
+
+@pytest.mark.parametrize("inner", ["linear", "mlp"])
+def test_one_inner_step_lowers_inner_loss(inner):
+    # Two identical mini-batches of keys/values; queries = keys; eta > 0 on the first, 0 on the
+    # second. The second mini-batch's outputs are then f(k; W_b), the inner model after one
+    # mini-batch step, and with eta = 0 everywhere they are f(k; W_0): compare the two losses.
+    B, H, b, K = 16, 2, 16, 8
+    xk, xv = rand(B, H, b, K, seed=5), rand(B, H, b, K, seed=6)
+    ln_w, ln_b = torch.ones(H, 1, K, dtype=DT), torch.zeros(H, 1, K, dtype=DT)
+    x2, v2 = torch.cat([xk, xk], 2), torch.cat([xv, xv], 2)
+    step = torch.cat([torch.full((B, H, b), 0.5 / K, dtype=DT), torch.zeros(B, H, b, dtype=DT)], 2)
+    if inner == "linear":
+        params = (rand(H, K, K, scale=0.3, seed=7), torch.zeros(H, 1, K, dtype=DT))
+        scan = lambda eta: ttt_linear_scan(x2, x2, v2, eta, *params, ln_w, ln_b, b)  # noqa: E731
+    else:
+        w1, w2 = rand(H, K, 4 * K, scale=0.3, seed=7), rand(H, 4 * K, K, scale=0.3, seed=8)
+        z1, z2 = torch.zeros(H, 1, 4 * K, dtype=DT), torch.zeros(H, 1, K, dtype=DT)
+        step = step * 0.2  # the paper's smaller eta_base for TTT-MLP
+        scan = lambda eta: ttt_mlp_scan(x2, x2, v2, eta, w1, z1, w2, z2, ln_w, ln_b, b)  # noqa: E731
+    before = ((scan(torch.zeros_like(step))[:, :, b:] - xv) ** 2).sum(-1).mean((1, 2))  # (B,) per sequence
+    after = ((scan(step)[:, :, b:] - xv) ** 2).sum(-1).mean((1, 2))
+    assert after.mean() < before.mean() * 0.99, (after.mean(), before.mean())
+    assert (after < before).float().mean() >= 0.9  # on average, and for nearly every sequence
+
+
+def test_gated_linear_chunked_equals_recurrence():
+    B, H, T, K = 2, 2, 37, 4
+    q, k, v = rand(B, H, T, K, seed=9), rand(B, H, T, K, seed=10), rand(B, H, T, K, seed=11)
+    log_a = torch.nn.functional.logsigmoid(rand(B, H, T, seed=12) * 3)
+    out = gated_linear_scan(q, k, v, log_a, chunk=8)
+    state = torch.zeros(B, H, K, K, dtype=DT)
+    for t in range(T):  # S_t = a_t S_{t-1} + k_t^T v_t, o_t = q_t S_t
+        state = log_a[:, :, t, None, None].exp() * state + k[:, :, t, :, None] * v[:, :, t, None, :]
+        assert (out[:, :, t] - (q[:, :, t, None, :] @ state)[:, :, 0]).abs().max() < TOL
+
+
+@pytest.mark.parametrize("layer", ["ttt_linear", "ttt_mlp", "transformer", "gated_linear"])
+def test_lm_is_causal_and_trains(layer):
+    # Changing a future token must not change earlier logits; every parameter gets a gradient.
+    from ladder_jobs.kinds.ttt import DEFAULTS
+
+    cfg = dict(DEFAULTS, layer=layer, d_model=16, n_heads=2, n_layers=2, mini_batch=4)
+    torch.manual_seed(0)
+    model = LM(cfg).double()
+    x = torch.randint(0, 256, (2, 24))
+    x2 = x.clone()
+    x2[:, 13] = (x2[:, 13] + 1) % 256
+    a, b = model(x), model(x2)
+    assert a.shape == (2, 24, 256)
+    assert (a[:, :13] - b[:, :13]).abs().max() < 1e-9 and (a[:, 13:] - b[:, 13:]).abs().max() > 1e-6
+    a.logsumexp(-1).mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing, missing
+    assert math.isfinite(a.sum().item())
