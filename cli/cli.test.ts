@@ -101,6 +101,57 @@ describe('ladder CLI', () => {
     assert.match(cancel.stdout, /already finished/);
   });
 
+  it('imports a results table as a read-only sweep and analyses it', async () => {
+    // Four variants whose loss follows L = a·N^-0.3 + 1.5, with a per-variant a and tiny seed noise.
+    const lines = ['variant,scale,seed,loss,accuracy'];
+    const variants = { small: 60, base: 50, wide: 40, deep: 45 };
+    for (const [variant, a] of Object.entries(variants)) {
+      for (const scale of [1e5, 1e6, 1e7, 1e8]) {
+        for (const seed of [0, 1, 2]) {
+          const loss = a * scale ** -0.3 + 1.5 + (seed - 1) * 0.002;
+          lines.push(`${variant},${scale},${seed},${loss.toFixed(6)},${(1 / loss).toFixed(6)}`);
+        }
+      }
+    }
+    const file = writeSpec('published-table.csv', `${lines.join('\n')}\n`);
+    const imported = await ladder(['import', file, '--metric', 'loss', '--mode', 'min']);
+    assert.equal(imported.code, 0, imported.stderr);
+    const id = imported.stdout.trim();
+    assert.match(id, /^published-table-[0-9a-z]{8}$/);
+
+    const analyzed = await ladder(['analyze', id, '--json', '--target', '1e9']);
+    assert.equal(analyzed.code, 0, analyzed.stderr);
+    const a = JSON.parse(analyzed.stdout);
+    assert.deepEqual(a.rungs, [1e5, 1e6, 1e7, 1e8]);
+    assert.equal(a.consistency.r2.length, 4);
+    assert.ok(a.consistency.r2[0][3] > 0.99, 'variant means are affine across rungs');
+    assert.equal(a.consistency.spearman[0][3], 1);
+    assert.equal(a.criticalRung.scale, 1e5);
+    assert.equal(a.target, 1e9);
+    const wide = a.extrapolations.wide;
+    assert.ok(wide.ok, JSON.stringify(wide));
+    const truth = 40 * 1e9 ** -0.3 + 1.5;
+    assert.ok(Math.abs(wide.prediction - truth) < 0.01, `prediction ${wide.prediction} vs ${truth}`);
+    assert.ok(a.fits.wide.ok && Math.abs(a.fits.wide.params.b - 0.3) < 0.02);
+
+    const text = await ladder(['analyze', id]);
+    assert.match(text.stdout, /critical rung: 1e5/);
+    const status = await ladder(['sweep', 'status', id]);
+    assert.match(status.stdout, /status\s+imported/);
+  });
+
+  it('refuses a broken results table, naming row and column, and stores nothing', async () => {
+    const before = await sweepCount();
+    const file = writeSpec('broken.csv', 'variant,scale,seed,loss\na,1e5,0,2.5\nb,ten,0,2.4\nc,1e6,x,2.3\n');
+    const res = await ladder(['import', file]);
+    assert.equal(res.code, 2);
+    assert.match(res.stderr, /row 3, column scale: "ten" is not a positive number/);
+    assert.match(res.stderr, /row 4, column seed: "x" is not a non-negative integer/);
+    const noMetric = await ladder(['import', writeSpec('nometric.csv', 'variant,scale,seed\na,1,0\n')]);
+    assert.match(noMetric.stderr, /names no metric column/);
+    assert.equal(await sweepCount(), before);
+  });
+
   it('says clearly when there is no stack to talk to, or no such sweep', async () => {
     const none = await ladder(['sweep', 'list'], { DATABASE_URL: '', TEMPORAL_ADDRESS: '' });
     assert.equal(none.code, 2);

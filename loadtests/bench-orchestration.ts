@@ -104,10 +104,14 @@ async function spawnMany(
   await runPool(count, concurrency, async (i) => {
     const s = performance.now();
     await new Promise<void>((resolve, reject) => {
-      const child = spawn(command, args(i), { stdio: 'ignore', env: env ? env(i) : process.env });
+      const child = spawn(command, args(i), { stdio: ['ignore', 'ignore', 'pipe'], env: env ? env(i) : process.env });
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
       child.once('error', reject);
-      child.once('exit', (code, signal) =>
-        code === 0 ? resolve() : reject(new CheckFailed(`${command} ${args(i).join(' ')} exited ${code ?? signal}`)),
+      child.once('close', (code, signal) =>
+        code === 0
+          ? resolve()
+          : reject(new CheckFailed(`${command} ${args(i).join(' ')} exited ${code ?? signal}${stderr ? `:\n${stderr.trimEnd()}` : ''}`)),
       );
     });
     itemMs.push(performance.now() - s);
@@ -145,12 +149,13 @@ async function timedSweep(
     id: string;
     status: string;
     attempts: number;
+    exit_reason: string | null;
     has_result: boolean;
     points: number;
     trial_ms: number | null;
     job_ms: number;
   }>(
-    `select t.id, t.status, t.attempts, t.result is not null as has_result,
+    `select t.id, t.status, t.attempts, t.exit_reason, t.result is not null as has_result,
             (select count(*)::int from metric_points m where m.trial_id = t.id) as points,
             (extract(epoch from (t.finished_at - t.started_at)) * 1000)::float8 as trial_ms,
             (t.wall_seconds * 1000)::float8 as job_ms
@@ -159,7 +164,7 @@ async function timedSweep(
   );
   check(rows.length === trials, `sweep ${sweep.id} has ${rows.length} trials, expected ${trials}`);
   for (const r of rows) {
-    check(r.status === 'succeeded' && r.attempts === 1, `trial ${r.id}: ${r.status} after ${r.attempts} attempt(s)`);
+    check(r.status === 'succeeded' && r.attempts === 1, `trial ${r.id}: ${r.status} after ${r.attempts} attempt(s)${r.exit_reason ? ` (${r.exit_reason})` : ''}`);
     check(r.has_result, `trial ${r.id} has no result`);
     check(r.points > 0, `trial ${r.id} stored no metric points`);
   }

@@ -76,6 +76,35 @@ describe('sweepWorkflow (simulated executor)', () => {
     for (const t of upper) assert.equal(t.status === 'succeeded', promoted.includes(t.variantIndex));
   });
 
+  it('promotes by prediction-interval overlap, with the interval in each reason', async () => {
+    const { sweep, handle } = await start({
+      name: 'overlap',
+      kind: 'synthetic',
+      base: { steps: 2 },
+      grid: { lr: [3e-4, 3.1e-4, 3e-2, 3e-1] },
+      seeds: 3,
+      scale: { key: 'scale', rungs: [1e5, 1e6, 1e7] },
+      promotion: { metric: 'loss', mode: 'min', intervalOverlap: true },
+      concurrency: 8,
+    });
+    assert.equal(await handle.result(), 'succeeded');
+    const [first] = await stack.database.db
+      .select()
+      .from(analyses)
+      .where(and(eq(analyses.sweepId, sweep.id), eq(analyses.kind, 'promotion'), eq(analyses.rungIndex, 0)));
+    const decisions = (first!.data as { decisions: PromotionDecision[] }).decisions;
+    const byLr = (i: number) => decisions.find((d) => d.variantIndex === i)!;
+    // The two near-identical learning rates cannot be told apart; the far-off ones are clearly worse.
+    assert.equal(byLr(0).promoted, true, byLr(0).reason);
+    assert.equal(byLr(3).promoted, false, byLr(3).reason);
+    for (const d of decisions) {
+      assert.ok(d.interval && d.interval[0] <= d.interval[1], `${d.variantName} has an interval`);
+      assert.match(d.reason, /interval/);
+    }
+    const upper = await stack.database.db.select().from(trials).where(and(eq(trials.sweepId, sweep.id), eq(trials.rungIndex, 1)));
+    for (const t of upper) assert.equal(t.status === 'succeeded', byLr(t.variantIndex).promoted, `${t.id} ${t.status}`);
+  });
+
   it('never runs more trials at once than the spec allows', async () => {
     const { sweep, handle } = await start({
       name: 'window',

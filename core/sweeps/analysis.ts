@@ -4,6 +4,7 @@
  * `scaling`, one row per sweep), where GraphQL and the CLI read it.
  */
 import { and, eq, isNotNull, sql } from 'drizzle-orm';
+import type { PromotionDecision } from '../analysis/promotion';
 import { analyzeSweep } from '../analysis/sweep-analysis';
 import type { Mode, Observation } from '../analysis/types';
 import type { Db } from '../db/client';
@@ -50,7 +51,20 @@ export async function loadObservations(db: Db, sweepId: string, metric: string, 
     .map((r) => ({ variant: r.variant, scale: r.scale, seed: r.seed, value: r.value }));
 }
 
-export type SweepAnalysis = ReturnType<typeof analyzeSweep>;
+export interface RungPromotion {
+  rungIndex: number;
+  rule: unknown;
+  decisions: PromotionDecision[];
+}
+
+/** The analysis of a sweep as stored and printed: the scaling analyses plus promotion decisions. */
+export type SweepAnalysis = ReturnType<typeof analyzeSweep> & { promotions: RungPromotion[] };
+
+/**
+ * Bootstrap sizes for analyses run after every rung: a few seconds per sweep instead of ~10 s,
+ * with interval endpoints stable to about a percent of their width.
+ */
+const BOOTSTRAP = { consistency: 500, extrapolation: 300 };
 
 /**
  * Computes the analysis of a sweep. With no overrides the result is stored as the sweep's
@@ -68,7 +82,7 @@ export async function refreshSweepAnalysis(
   const mode = overrides.mode ?? settings.mode;
   const target = overrides.target ?? settings.target;
 
-  const [observations, trialRows] = await Promise.all([
+  const [observations, trialRows, promotionRows] = await Promise.all([
     loadObservations(db, sweepId, metric),
     db
       .select({
@@ -83,20 +97,28 @@ export async function refreshSweepAnalysis(
       })
       .from(trials)
       .where(eq(trials.sweepId, sweepId)),
+    db
+      .select({ rungIndex: analyses.rungIndex, data: analyses.data })
+      .from(analyses)
+      .where(and(eq(analyses.sweepId, sweepId), eq(analyses.kind, 'promotion')))
+      .orderBy(analyses.rungIndex),
   ]);
   const gpus = spec.resources.gpus;
-  const analysis = analyzeSweep({
+  const scaling = analyzeSweep({
     observations,
     metric,
     mode,
     target,
     threshold: settings.threshold,
+    bootstrap: BOOTSTRAP,
     budget: [
       // Reused trials cost this sweep nothing, whatever they cost the sweep that ran them.
       trialRows.map((t) => ({ ...t, gpus, status: t.reusedFrom ? 'reused' : t.status })),
       { variants: planVariants(spec).length, seeds: seedList(spec).length, rungs: spec.scale?.rungs.length ?? 1 },
     ],
   });
+  const promotions = promotionRows.map((r) => ({ rungIndex: r.rungIndex, ...(r.data as { rule: unknown; decisions: PromotionDecision[] }) }));
+  const analysis: SweepAnalysis = { ...scaling, promotions };
   const isDefault = overrides.metric === undefined && overrides.mode === undefined && overrides.target === undefined;
   if (isDefault) await storeAnalysis(db, sweepId, SCALING_ANALYSIS, -1, analysis);
   return analysis;

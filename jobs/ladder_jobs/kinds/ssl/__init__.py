@@ -56,6 +56,8 @@ DEFAULTS = {
     "checkpoint_every": 50,  # steps between checkpoints (0: only on stop and at the end)
     "log_every": 1,  # steps between pushed training points
     "device": "auto",  # auto | cpu | cuda
+    # test knob
+    "step_sleep": 0.0,  # seconds slept per training step, so a test can SIGTERM a running job
 }
 
 PRESETS = {
@@ -93,7 +95,7 @@ def validate(config: dict) -> None:
         if config[key] <= 0:
             raise bad(key, "must be > 0")
     for key in ("aug_scale", "aug_translate", "aug_rotate", "aug_jitter", "aug_noise", "weight_decay",
-                "probe_l2", "checkpoint_every", "data_seed", "seed"):
+                "probe_l2", "checkpoint_every", "data_seed", "seed", "step_sleep"):
         if config[key] < 0:
             raise bad(key, "must be >= 0")
     if config["image_size"] < 8 or config["image_size"] % 4:

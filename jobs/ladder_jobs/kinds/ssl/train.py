@@ -180,6 +180,8 @@ def run(config: dict, ctx) -> None:
         if use_cuda:
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0
+        if config["step_sleep"]:
+            time.sleep(config["step_sleep"])  # test knob; outside the timed part
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"{phase} loss is {loss_value} at step {local}")
 

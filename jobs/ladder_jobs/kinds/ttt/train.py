@@ -98,7 +98,9 @@ def train(cfg: dict, ctx) -> None:
             ctx.env.checkpoint_dir,
             suffix=".pt",
             save=lambda state, f: torch.save(state, f),
-            load=lambda f: torch.load(f, map_location="cpu"),
+            # weights_only=False: torch >= 2.6 defaults to True, which refuses the envelope's plain
+            # Python objects; these files are this trial's own, in its own checkpoint dir.
+            load=lambda f: torch.load(f, map_location="cpu", weights_only=False),
         )
     )
 
