@@ -96,13 +96,15 @@ def test_cli_wrong_type_and_range_exit_2(tmp_path):
 def test_cli_unknown_kind_exits_2(tmp_path):
     r = run_job(["run", "--kind", "nope", "--config", str(write_config(tmp_path, {}))], job_env(tmp_path))
     assert r.returncode == 2
-    assert r.stderr.strip() == "unknown kind 'nope' (known: synthetic)"
+    assert r.stderr.strip().startswith("unknown kind 'nope' (known: ")
+    assert "synthetic" in r.stderr
 
 
 def test_cli_kinds_and_config(tmp_path):
     r = run_job(["kinds"], job_env(tmp_path))
     assert r.returncode == 0
-    assert r.stdout.split(None, 1) == ["synthetic", synthetic.HELP + "\n"]
+    listed = dict(line.split(None, 1) for line in r.stdout.splitlines())
+    assert listed["synthetic"] == synthetic.HELP
     listing = json.loads(run_job(["kinds", "--json"], job_env(tmp_path)).stdout)
     assert listing["synthetic"]["presets"]["m"] == {"scale": 1e7}
     r = run_job(["config", "--kind", "synthetic", "--config", str(write_config(tmp_path, {"preset": "m", "seed": 4}))], job_env(tmp_path))
