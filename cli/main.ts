@@ -25,7 +25,7 @@ import { SpecError } from '../core/spec/spec';
 import { cancelSweep, launchSweep, waitForSweep, type LaunchContext } from '../core/sweeps/launch';
 import { leaderboard, listSweeps, requireSweep, resultMetricNames, sweepProgress } from '../core/sweeps/store';
 import { ImportError, importSweep, parseImportCsv, parseImportJson } from '../core/sweeps/import';
-import { refreshSweepAnalysis } from '../core/sweeps/analysis';
+import { refreshSweepAnalysis, storedAnalysis } from '../core/sweeps/analysis';
 import { readStackFile, startEmbeddedStack } from './embedded';
 import { formatAnalysis, formatLeaderboard, formatProgressLine, formatSweepList, formatSweepStatus, promotionLines } from './format';
 
@@ -292,28 +292,37 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('start the embedded stack and run the demo sweep with the local executor')
+    .description('start the embedded stack and run the demo sweeps with the local executor')
     .option('--exit', 'exit after printing the results (default when CI=true)')
-    .option('--spec <file>', 'sweep spec to run', path.join(__dirname, '..', 'examples', 'demo.yaml'))
-    .action(async (opts: { exit?: boolean; spec: string }) => {
+    .option('--spec <file...>', 'sweep specs to run (default: examples/demo.yaml, then examples/demo-*.yaml)')
+    .action(async (opts: { exit?: boolean; spec?: string[] }) => {
       const exitAfter = opts.exit || process.env.CI === 'true';
+      const specs = opts.spec ?? defaultDemoSpecs();
       const stack = await startEmbeddedStack({ say: (l) => print(`• ${l}`) });
       try {
         const temporal = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
         const ctx: LaunchContext = { db: stack.database.db, temporal, taskQueue: stack.taskQueue, codeVersion: codeVersion() };
-        const created = await launchSweep(ctx, { spec: fs.readFileSync(opts.spec, 'utf8') });
-        print(`• sweep ${created.id}: ${created.trials} trials planned (${created.reused} reused from earlier runs)`);
-        const status = await followSweep(ctx, created.id, false);
-        print(`\nsweep ${created.id} ${status}\n`);
-        await printResults(stack.database, created.id, undefined, false);
-        for (const line of await promotionLines(stack.database.db, created.id)) print(line);
+        const finished: Array<{ id: string; status: string }> = [];
+        for (const file of specs) {
+          const created = await launchSweep(ctx, { spec: fs.readFileSync(file, 'utf8') });
+          print(`\n• ${path.basename(file)} → sweep ${created.id} (${created.spec.kind}): ${created.trials} trials planned, ${created.reused} reused from earlier runs`);
+          const status = await followSweep(ctx, created.id, false);
+          print(`sweep ${created.id} ${status}\n`);
+          await printResults(stack.database, created.id, undefined, false);
+          for (const line of await promotionLines(stack.database.db, created.id)) print(line);
+          const analysis = (await storedAnalysis(stack.database.db, created.id)) as { criticalRung?: { reason: string } } | null;
+          if (analysis?.criticalRung) print(`scaling consistency: ${analysis.criticalRung.reason}`);
+          finished.push({ id: created.id, status });
+        }
         print('\nWhere to look:');
+        print(`  dashboard       ${stack.apiUrl}/`);
         print(`  GraphQL API     ${stack.apiUrl}/graphql`);
-        print(`  sweep status    npx ladder sweep status ${created.id}`);
-        print(`  leaderboard     npx ladder results ${created.id} --metric val_loss`);
+        for (const { id } of finished) {
+          print(`  ${id}:  npx ladder sweep status ${id} · npx ladder results ${id} · npx ladder analyze ${id}`);
+        }
         print(`  job logs        ${path.relative(process.cwd(), stack.runRoot) || stack.runRoot}/exec/<trial>-a<attempt>/job.log`);
         await temporal.connection.close();
-        if (status !== 'succeeded') process.exitCode = 1;
+        if (finished.some((f) => f.status !== 'succeeded')) process.exitCode = 1;
         if (!exitAfter) {
           print('\nServing until Ctrl-C (other terminals can use `npx ladder …` against this stack).');
           await untilInterrupted();
@@ -324,6 +333,13 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+/** examples/demo.yaml first, then any examples/demo-*.yaml in name order. */
+function defaultDemoSpecs(): string[] {
+  const dir = path.join(__dirname, '..', 'examples');
+  const extra = fs.readdirSync(dir).filter((f) => /^demo-.*\.ya?ml$/.test(f)).sort();
+  return [path.join(dir, 'demo.yaml'), ...extra.map((f) => path.join(dir, f))];
 }
 
 /** A sweep name from a file name: lowercase letters, digits and dashes. */

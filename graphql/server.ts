@@ -12,6 +12,7 @@ import { codeVersion as currentCodeVersion } from '../core/code-version';
 import type { Database } from '../core/db/client';
 import type { GraphQLContext, LaunchSettings } from './context';
 import { createLoaders } from './data';
+import { createDashboardHandler } from './dashboard-static';
 import { createIngestRoutes } from './ingest/routes';
 import { SweepNotifier } from './notify';
 import { useAuth } from './plugins/use-auth';
@@ -54,6 +55,7 @@ export interface ApiServer {
 export function createApiServer(options: ApiServerOptions): ApiServer {
   const { database } = options;
   const handleIngest = createIngestRoutes({ pool: database.pool, secret: options.ingestSecret, log: options.log });
+  const handleDashboard = createDashboardHandler();
   const notifier = new SweepNotifier({ connection: database.pool.options, log: options.log });
   let launch: LaunchSettings | undefined;
   const launchSettings = (): LaunchSettings | undefined => {
@@ -96,7 +98,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
           res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
           return;
         }
-        return yoga(req, res);
+        return handleDashboard(req, res).then((served) => (served ? undefined : yoga(req, res)));
       })
       .catch((err: Error) => {
         options.log?.('request failed', { error: err.message });

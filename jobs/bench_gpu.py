@@ -26,7 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 PEAK_FLOPS = 989e12  # H200 SXM, bf16 dense
-BASE = {"d_model": 768, "n_layers": 12, "n_heads": 12, "mlp_ratio": 4, "mini_batch": 16, "inner_lr": 0.0}
+BASE = {"d_model": 768, "n_layers": 12, "n_heads": 12, "mlp_ratio": 4, "mini_batch": 16, "inner_lr": 0.0, "inner_mean": True}
 LAYERS = ("transformer", "ttt_linear", "ttt_mlp", "gated_linear")
 VOCAB = 256
 GLA_CHUNK = 64

@@ -138,13 +138,12 @@ async function timedSweep(
   name: string,
   trials: number,
   concurrency: number,
-): Promise<{ totalS: number; itemMs: number[]; jobMs: number[] }> {
+): Promise<{ totalS: number; itemMs: number[] }> {
   const t0 = performance.now();
   const sweep = await launchSweep(ctx, { spec: syntheticSpec(name, trials, concurrency), rerun: true });
   const status = await waitForSweep(ctx, sweep.id);
   const totalS = (performance.now() - t0) / 1000;
 
-  check(status === 'succeeded', `sweep ${sweep.id} ended ${status}`);
   const { rows } = await stack.database.pool.query<{
     id: string;
     status: string;
@@ -153,12 +152,10 @@ async function timedSweep(
     has_result: boolean;
     points: number;
     trial_ms: number | null;
-    job_ms: number;
   }>(
     `select t.id, t.status, t.attempts, t.exit_reason, t.result is not null as has_result,
             (select count(*)::int from metric_points m where m.trial_id = t.id) as points,
-            (extract(epoch from (t.finished_at - t.started_at)) * 1000)::float8 as trial_ms,
-            (t.wall_seconds * 1000)::float8 as job_ms
+            (extract(epoch from (t.finished_at - t.started_at)) * 1000)::float8 as trial_ms
        from trials t where t.sweep_id = $1`,
     [sweep.id],
   );
@@ -168,10 +165,10 @@ async function timedSweep(
     check(r.has_result, `trial ${r.id} has no result`);
     check(r.points > 0, `trial ${r.id} stored no metric points`);
   }
+  check(status === 'succeeded', `sweep ${sweep.id} ended ${status}`);
   return {
     totalS,
     itemMs: rows.map((r) => r.trial_ms ?? Number.NaN).filter(Number.isFinite),
-    jobMs: rows.map((r) => r.job_ms),
   };
 }
 
@@ -220,7 +217,7 @@ async function main(): Promise<void> {
     });
 
     interface Run extends Measured {
-      once(): Promise<{ totalS: number; itemMs: number[]; jobMs?: number[] }>;
+      once(): Promise<{ totalS: number; itemMs: number[] }>;
     }
     const sweepRun = (label: string, executor: () => Executor, pollIntervalMs: number): Run => ({
       label,

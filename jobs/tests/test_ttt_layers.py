@@ -36,12 +36,13 @@ def inputs(B=2, H=2, T=20, K=6, seed=0):
     return xq, xk, xv, eta, ln_w, ln_b
 
 
-def primal(f, params, xq, xk, xv, eta, mini_batch, use_ln, ln_w, ln_b):
+def primal(f, params, xq, xk, xv, eta, mini_batch, use_ln, ln_w, ln_b, mean=False):
     """Mini-batch TTT as the paper defines it, one token at a time, per-token weights explicit.
 
     f(x, params) is f_res. Within a mini-batch every gradient is taken at the weights the
-    mini-batch started with; W_t = W_start - sum_{s<=t} eta_s grad l(W_start; x_s); the output is
-    the inner model at W_t applied to the query.
+    mini-batch started with; W_t = W_start - sum_{s<=t} eta_s grad l(W_start; x_s) (with mean:
+    that sum divided by i_t + 1, the number of tokens so far); the output is the inner model at
+    W_t applied to the query.
     """
     B, H, T, K = xq.shape
     out = torch.zeros_like(xq)
@@ -49,14 +50,15 @@ def primal(f, params, xq, xk, xv, eta, mini_batch, use_ln, ln_w, ln_b):
         for h in range(H):
             w = [p[h].clone() for p in params]
             for start in range(0, T, mini_batch):
-                base, cur = [p.clone() for p in w], [p.clone() for p in w]
+                base, acc = [p.clone() for p in w], [torch.zeros_like(p) for p in w]
                 for t in range(start, min(start + mini_batch, T)):
                     leaf = [p.clone().requires_grad_(True) for p in base]
                     z = f(xk[bi, h, t : t + 1], leaf)
                     pred = xk[bi, h, t : t + 1] + ln_fwd(z, ln_w[h], ln_b[h]) if use_ln else z
                     loss = ((pred - xv[bi, h, t : t + 1]) ** 2).sum()
                     grads = torch.autograd.grad(loss, leaf)
-                    cur = [c - eta[bi, h, t] * g for c, g in zip(cur, grads)]
+                    acc = [a + eta[bi, h, t] * g for a, g in zip(acc, grads)]
+                    cur = [p - a / (t - start + 1 if mean else 1) for p, a in zip(base, acc)]
                     zq = f(xq[bi, h, t : t + 1], cur)
                     out[bi, h, t] = (xq[bi, h, t : t + 1] + ln_fwd(zq, ln_w[h], ln_b[h]) if use_ln else zq)[0]
                 w = cur  # the next mini-batch starts from W_b
@@ -79,25 +81,25 @@ def test_ln_l2_bwd_matches_autograd():
 
 
 @pytest.mark.parametrize("mini_batch", [1, 4, 8, 20])  # 8 leaves a short last mini-batch (T = 20)
-@pytest.mark.parametrize("use_ln", [True, False])
-def test_ttt_linear_dual_equals_primal(mini_batch, use_ln):
+@pytest.mark.parametrize("use_ln,mean", [(True, True), (True, False), (False, False)])
+def test_ttt_linear_dual_equals_primal(mini_batch, use_ln, mean):
     xq, xk, xv, eta, ln_w, ln_b = inputs()
     H, K = xq.shape[1], xq.shape[3]
     w0, b0 = rand(H, K, K, scale=0.3), rand(H, 1, K, scale=0.3)
-    dual = ttt_linear_scan(xq, xk, xv, eta, w0, b0, ln_w, ln_b, mini_batch, use_ln=use_ln)
-    ref = primal(f_linear, [w0, b0], xq, xk, xv, eta, mini_batch, use_ln, ln_w, ln_b)
+    dual = ttt_linear_scan(xq, xk, xv, eta, w0, b0, ln_w, ln_b, mini_batch, use_ln=use_ln, mean=mean)
+    ref = primal(f_linear, [w0, b0], xq, xk, xv, eta, mini_batch, use_ln, ln_w, ln_b, mean=mean)
     assert dual.shape == ref.shape
     assert (dual - ref).abs().max().item() < TOL
 
 
-@pytest.mark.parametrize("mini_batch", [1, 8])
-def test_ttt_mlp_dual_equals_primal(mini_batch):
+@pytest.mark.parametrize("mini_batch,mean", [(1, False), (8, False), (8, True), (5, True)])
+def test_ttt_mlp_dual_equals_primal(mini_batch, mean):
     xq, xk, xv, eta, ln_w, ln_b = inputs(T=16, K=4, seed=1)
     H, K = xq.shape[1], xq.shape[3]
     w1, b1 = rand(H, K, 4 * K, scale=0.4), rand(H, 1, 4 * K, scale=0.3)
     w2, b2 = rand(H, 4 * K, K, scale=0.4), rand(H, 1, K, scale=0.3)
-    dual = ttt_mlp_scan(xq, xk, xv, eta, w1, b1, w2, b2, ln_w, ln_b, mini_batch)
-    ref = primal(f_mlp, [w1, b1, w2, b2], xq, xk, xv, eta, mini_batch, True, ln_w, ln_b)
+    dual = ttt_mlp_scan(xq, xk, xv, eta, w1, b1, w2, b2, ln_w, ln_b, mini_batch, mean=mean)
+    ref = primal(f_mlp, [w1, b1, w2, b2], xq, xk, xv, eta, mini_batch, True, ln_w, ln_b, mean=mean)
     assert (dual - ref).abs().max().item() < TOL
 
 

@@ -22,6 +22,7 @@ KINDS: dict[str, str] = {
     "synthetic": "ladder_jobs.kinds.synthetic",
     "ssl": "ladder_jobs.kinds.ssl",
     "ttt": "ladder_jobs.kinds.ttt",
+    "video": "ladder_jobs.kinds.video",
     # (torch-based kinds land here as subpackages)
 }
 

@@ -73,6 +73,9 @@ def build(config: dict, n_classes: int, device: torch.device):
     """(model, approx model, their optimisers), initialised from the seed."""
     torch.manual_seed(config["seed"])
     model = SSLModel(config["method"], config["width"], config["depth"], config["proj_dim"], n_classes).to(device)
+    # its own seed: the approximation estimator depends on the architecture only, so every
+    # method of a seed gets the same one (the same approx_error, comparable decompositions)
+    torch.manual_seed(stable_seed(config["seed"], PHASE_ID["approx"]) % 2**63)
     approx = SSLModel("supervised", config["width"], config["depth"], config["proj_dim"], n_classes).to(device)
 
     def adamw(m):

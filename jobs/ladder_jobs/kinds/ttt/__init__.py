@@ -1,6 +1,14 @@
 """ttt: byte-level language models with Test-Time-Training layers (TTT-Linear, TTT-MLP) and two
 baselines (causal Transformer, gated linear recurrence) in one harness. See model.py for the
 math, data.py for the data, train.py for the loop. torch is imported only inside run().
+
+    {"preset": "xs", "layer": "ttt_mlp", "data": "recall", "seed": 1}
+
+Scale axis: the presets xs < s < m < l (xs, s: CPU; m, l: GPU). Design axes: `layer`, `data`,
+`mini_batch`, `inner_lr`, `inner_mean`, `lr`. Metrics pushed: train_loss (every step); val_loss,
+val_ppl, tokens_per_s (since the previous eval), peak_mem_mb (every eval_interval and the last
+step); val_loss_pos_{a}_{b} (last step only: pos_buckets equal ranges of positions). Result:
+the last step's values plus tokens_per_s (whole run), n_params, steps, train_tokens.
 """
 
 from __future__ import annotations
@@ -22,7 +30,8 @@ DEFAULTS = {
     "n_heads": 4,  # heads; d_model / n_heads is the head width K (TTT state per head: K x K)
     "mlp_ratio": 4,  # block MLP hidden = mlp_ratio * d_model
     "mini_batch": 16,  # TTT mini-batch size b (the paper's default)
-    "inner_lr": 0.0,  # eta_base of the TTT inner step; 0 = the paper's: 1.0 for ttt_linear, 0.1 for ttt_mlp
+    "inner_lr": 0.0,  # eta_base of the TTT inner step; 0 = the paper's (0.5 for ttt_linear, 0.05 for ttt_mlp in our loss convention)
+    "inner_mean": True,  # TTT step = mean (not sum) of the mini-batch's gradients so far, as the authors' code
     # data
     "data": "text",  # text (Debian licence texts) | recall (associative recall) | markov (Zipfian Markov)
     "seq_len": 256,  # context length T

@@ -33,8 +33,10 @@ checks both against a token-by-token primal implementation (autograd, float64).
 
 Deviations from the paper (all documented, all deliberate for a small harness): Transformer
 backbone for every mixer (the paper's main TTT results use a Mamba backbone with a temporal
-conv; its Transformer-backbone variant is this one), no learnable 1/t token-index scaling of eta,
-no output gating, RoPE only in the Transformer (recurrent mixers are causal by construction).
+conv; its Transformer-backbone variant is this one), no output gating, RoPE only in the
+Transformer (recurrent mixers are causal by construction). With inner_mean (the default, as in
+the authors' code but without its learnable offset) token t of a mini-batch steps by the MEAN of
+the gradients so far, eta_s / (i_t + 1); the tests cover both the mean and the plain-sum form.
 
 Shapes: B batch, T time, D d_model, H heads, K = D / H head width, b mini-batch size.
 """
@@ -48,6 +50,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 LAYERS = ("ttt_linear", "ttt_mlp", "transformer", "gated_linear")
+# eta_base when the config says 0: the paper's 1.0 / 0.1, halved because the authors' code
+# differentiates 1/2 ||.||^2 and we keep the equations' ||.||^2 (so Theorem 1's eta = 1/2 holds).
+ETA_BASE = {"ttt_linear": 0.5, "ttt_mlp": 0.05}
 LN_EPS = 1e-6  # inner LayerNorm epsilon (the same in the dual form and in the reference primal)
 INIT_STD = 0.02  # GPT-2 style init for projections and W_0
 
@@ -83,11 +88,20 @@ def _gelu_grad(z: torch.Tensor) -> torch.Tensor:
     return 0.5 * (1.0 + torch.erf(z / math.sqrt(2.0))) + z * torch.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
 
 
-def _eta_matrix(eta: torch.Tensor) -> torch.Tensor:
-    """(..., n) per-token step sizes -> (..., n, n) with M[t, s] = eta_s for s <= t, else 0."""
+def _eta_matrix(eta: torch.Tensor, mean: bool) -> torch.Tensor:
+    """(..., n) per-token step sizes -> (..., n, n) with M[t, s] = eta_s for s <= t, else 0.
+
+    mean=True: M[t, s] = eta_s / (i_t + 1), i_t the index of t in its mini-batch, i.e.
+    W_t = W_0 - mean_{s<=t} eta_s grad l(W_0; x_s): the step is the mean of the gradients seen so
+    far, not their sum (the authors' code does this, with a learnable offset we omit). Without it
+    the last tokens of a mini-batch take b times larger steps than the first.
+    The last row M[n-1, :] is what the carried state W_b takes.
+    """
     n = eta.shape[-1]
-    mask = torch.ones(n, n, dtype=torch.bool, device=eta.device).tril()
-    return eta.unsqueeze(-2).expand(*eta.shape[:-1], n, n) * mask
+    mask = torch.ones(n, n, dtype=eta.dtype, device=eta.device).tril()
+    if mean:
+        mask = mask / torch.arange(1, n + 1, dtype=eta.dtype, device=eta.device).unsqueeze(-1)
+    return eta.unsqueeze(-2) * mask
 
 
 def _chunks(t: int, b: int):
@@ -95,11 +109,12 @@ def _chunks(t: int, b: int):
     return [(s, min(s + b, t)) for s in range(0, t, b)]
 
 
-def ttt_linear_scan(xq, xk, xv, eta, w0, b0, ln_w, ln_b, mini_batch: int, use_ln: bool = True):
+def ttt_linear_scan(xq, xk, xv, eta, w0, b0, ln_w, ln_b, mini_batch: int, use_ln: bool = True, mean: bool = False):
     """TTT-Linear over a sequence, mini-batch gradient descent in the dual form.
 
     xq, xk, xv: (B, H, T, K); eta: (B, H, T); w0: (H, K, K); b0: (H, 1, K) or None;
     ln_w, ln_b: (H, 1, K). use_ln=False drops the residual and the LN: f(x) = x W (+ b).
+    mean=True divides the step of token t by its index i_t + 1 in the mini-batch (see _eta_matrix).
     Returns z: (B, H, T, K).
     """
     B, H, T, K = xq.shape
@@ -115,20 +130,20 @@ def ttt_linear_scan(xq, xk, xv, eta, w0, b0, ln_w, ln_b, mini_batch: int, use_ln
             g = ln_l2_bwd(z, v - x, ln_w, ln_b)  # residual: f(x) = x + LN(z) must hit v, so LN(z) hits v - x
         else:
             g = 2.0 * (z - v)
-        m = _eta_matrix(et)  # (B,H,n,n)
+        m = _eta_matrix(et, mean)  # (B,H,n,n)
         attn = (q @ x.transpose(-1, -2)) * m  # (B,H,n,n): eta_s (q_t . x_s) for s <= t
         zq = q @ w - attn @ g  # (B,H,n,K) = q_t W_t without forming W_t
         if b is not None:
             zq = zq + b - m @ g  # b_t = b_0 - sum_{s<=t} eta_s G_s
         outs.append(q + ln_fwd(zq, ln_w, ln_b) if use_ln else zq)
-        eg = et.unsqueeze(-1) * g  # (B,H,n,K)
+        eg = m[..., -1, :].unsqueeze(-1) * g  # (B,H,n,K): the last token's steps, eta_s (/ n if mean)
         w = w - x.transpose(-1, -2) @ eg  # W_b: the next mini-batch starts here
         if b is not None:
             b = b - eg.sum(-2, keepdim=True)
     return torch.cat(outs, dim=2)
 
 
-def ttt_mlp_scan(xq, xk, xv, eta, w1, b1, w2, b2, ln_w, ln_b, mini_batch: int, use_ln: bool = True):
+def ttt_mlp_scan(xq, xk, xv, eta, w1, b1, w2, b2, ln_w, ln_b, mini_batch: int, use_ln: bool = True, mean: bool = False):
     """TTT-MLP: inner f(x) = x + LN(GELU(x W1 + b1) W2 + b2), dual form for both layers.
 
     xq, xk, xv: (B, H, T, K); eta: (B, H, T); w1: (H, K, F); b1: (H, 1, F); w2: (H, F, K);
@@ -147,12 +162,13 @@ def ttt_mlp_scan(xq, xk, xv, eta, w1, b1, w2, b2, ln_w, ln_b, mini_batch: int, u
         z2 = x2 @ w2 + b2  # (B,H,n,K)
         g2 = ln_l2_bwd(z2, v - x1, ln_w, ln_b) if use_ln else 2.0 * (z2 - v)  # dl/dz2
         g1 = (g2 @ w2.transpose(-1, -2)) * _gelu_grad(z1)  # dl/dz1, backprop through W2_0
-        m = _eta_matrix(et)
+        m = _eta_matrix(et, mean)
         z1q = q @ w1 - ((q @ x1.transpose(-1, -2)) * m) @ g1 + b1 - m @ g1  # q_t W1_t + b1_t
         x2q = F.gelu(z1q)
         z2q = x2q @ w2 - ((x2q @ x2.transpose(-1, -2)) * m) @ g2 + b2 - m @ g2  # (B,H,n,K)
         outs.append(q + ln_fwd(z2q, ln_w, ln_b) if use_ln else z2q)
-        eg1, eg2 = et.unsqueeze(-1) * g1, et.unsqueeze(-1) * g2
+        last = m[..., -1, :].unsqueeze(-1)  # (B,H,n,1)
+        eg1, eg2 = last * g1, last * g2
         w1 = w1 - x1.transpose(-1, -2) @ eg1
         b1 = b1 - eg1.sum(-2, keepdim=True)
         w2 = w2 - x2.transpose(-1, -2) @ eg2
@@ -163,10 +179,12 @@ def ttt_mlp_scan(xq, xk, xv, eta, w1, b1, w2, b2, ln_w, ln_b, mini_batch: int, u
 class TTTLayer(nn.Module):
     """Multi-head TTT mixer: projections theta_Q, theta_K, theta_V, theta_lr, the inner scan, post-norm, out-proj."""
 
-    def __init__(self, d_model: int, n_heads: int, inner: str = "linear", mini_batch: int = 16, eta_base: float = 1.0):
+    def __init__(self, d_model: int, n_heads: int, inner: str = "linear", mini_batch: int = 16, eta_base: float = 1.0,
+                 mean: bool = True):
         super().__init__()
         assert d_model % n_heads == 0 and inner in ("linear", "mlp")
         self.h, self.k, self.inner, self.mini_batch, self.eta_base = n_heads, d_model // n_heads, inner, mini_batch, eta_base
+        self.mean = mean
         H, K = self.h, self.k
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
         self.lr_proj = nn.Linear(d_model, H)  # theta_lr: one learned step size per head and token
@@ -192,9 +210,10 @@ class TTTLayer(nn.Module):
         with _no_autocast(x):
             q, k, v, eta = _f32(q), _f32(k), _f32(v), _f32(eta)
             if self.inner == "linear":
-                z = ttt_linear_scan(q, k, v, eta, self.w1, self.b1, self.ln_w, self.ln_b, self.mini_batch)
+                z = ttt_linear_scan(q, k, v, eta, self.w1, self.b1, self.ln_w, self.ln_b, self.mini_batch, mean=self.mean)
             else:
-                z = ttt_mlp_scan(q, k, v, eta, self.w1, self.b1, self.w2, self.b2, self.ln_w, self.ln_b, self.mini_batch)
+                z = ttt_mlp_scan(q, k, v, eta, self.w1, self.b1, self.w2, self.b2, self.ln_w, self.ln_b, self.mini_batch,
+                                 mean=self.mean)
         z = z.transpose(1, 2).reshape(B, T, D).to(x.dtype)  # (B,T,D)
         return self.proj(self.post_norm(z))
 
@@ -300,9 +319,9 @@ class Block(nn.Module):
         d, h = cfg["d_model"], cfg["n_heads"]
         layer = cfg["layer"]
         if layer == "ttt_linear":
-            self.mixer = TTTLayer(d, h, "linear", cfg["mini_batch"], cfg["inner_lr"] or 1.0)
+            self.mixer = TTTLayer(d, h, "linear", cfg["mini_batch"], cfg["inner_lr"] or ETA_BASE["ttt_linear"], cfg["inner_mean"])
         elif layer == "ttt_mlp":
-            self.mixer = TTTLayer(d, h, "mlp", cfg["mini_batch"], cfg["inner_lr"] or 0.1)
+            self.mixer = TTTLayer(d, h, "mlp", cfg["mini_batch"], cfg["inner_lr"] or ETA_BASE["ttt_mlp"], cfg["inner_mean"])
         elif layer == "transformer":
             self.mixer = CausalSelfAttention(d, h)
         elif layer == "gated_linear":

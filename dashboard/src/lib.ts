@@ -1,0 +1,274 @@
+/**
+ * Pure helpers of the dashboard (no DOM, no React): number formatting, leaderboard shaping,
+ * chart series building, heatmap colours. Unit-tested in test/browser/dashboard-lib.test.ts.
+ */
+
+export const TRIAL_STATUSES = ['planned', 'running', 'succeeded', 'failed', 'cancelled', 'skipped'] as const;
+export type TrialStatus = (typeof TRIAL_STATUSES)[number];
+export type StatusCounts = Record<TrialStatus, number>;
+
+/** A number in 4 significant digits, switching to exponent notation for very large or small values. */
+export function formatNumber(value: number | null | undefined, digits = 4): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return '—';
+  if (value === 0) return '0';
+  const abs = Math.abs(value);
+  if (abs >= 1e6 || abs < 1e-3) return value.toExponential(digits - 1).replace(/\.?0+e/, 'e');
+  return String(Number(value.toPrecision(digits)));
+}
+
+/** `mean ± std` (std omitted when null, e.g. a single seed). */
+export function formatMeanStd(mean: number | null | undefined, std: number | null | undefined): string {
+  if (mean === null || mean === undefined) return '—';
+  return std === null || std === undefined ? formatNumber(mean) : `${formatNumber(mean)} ± ${formatNumber(std, 2)}`;
+}
+
+/** A scale such as 1e7 as `1e7`, 3e5 as `3e5`, 1500 as `1500`. */
+export function formatScale(value: number | null | undefined): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return '—';
+  if (Math.abs(value) < 1e4) return String(value);
+  const [m, e] = value.toExponential().split('e');
+  return `${Number(Number(m).toPrecision(3))}e${Number(e)}`;
+}
+
+export function formatSeconds(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '—';
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  if (seconds < 3600) return `${(seconds / 60).toFixed(1)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+export function formatTime(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? '—' : d.toISOString().replace('T', ' ').slice(0, 19);
+}
+
+/** Fraction of a rung's (or sweep's) trials that are done (succeeded, failed, cancelled, skipped). */
+export function doneFraction(counts: StatusCounts, total: number): number {
+  if (total <= 0) return 0;
+  return (counts.succeeded + counts.failed + counts.cancelled + counts.skipped) / total;
+}
+
+/**
+ * The metrics of a trial result: `result.metrics` (the job protocol's shape, what the leaderboard
+ * reads), else the result's own top-level numeric keys.
+ */
+export function resultMetrics(result: unknown): Record<string, number> {
+  if (!result || typeof result !== 'object' || Array.isArray(result)) return {};
+  const r = result as Record<string, unknown>;
+  const source = r.metrics && typeof r.metrics === 'object' && !Array.isArray(r.metrics) ? (r.metrics as Record<string, unknown>) : r;
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(source)) if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
+  return out;
+}
+
+/** Numeric metric names of trial results, most frequent first then alphabetical. */
+export function metricNames(results: readonly unknown[]): string[] {
+  const seen = new Map<string, number>();
+  for (const r of results) for (const k of Object.keys(resultMetrics(r))) seen.set(k, (seen.get(k) ?? 0) + 1);
+  return [...seen.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([k]) => k);
+}
+
+export interface LeaderboardRow {
+  variantIndex: number;
+  variantName: string;
+  rungIndex: number;
+  rungName: string;
+  scaleValue: number | null;
+  mean: number | null;
+  std: number | null;
+  count: number;
+  rank: number | null;
+}
+
+export interface PivotRow {
+  variantIndex: number;
+  variantName: string;
+  /** By rung index. */
+  cells: Record<number, LeaderboardRow>;
+}
+
+export interface Pivot {
+  rungs: { rungIndex: number; rungName: string; scaleValue: number | null }[];
+  rows: PivotRow[];
+}
+
+/** Leaderboard rows (variants × rungs) as one row per variant with a cell per rung. */
+export function pivotLeaderboard(rows: readonly LeaderboardRow[]): Pivot {
+  const rungs = new Map<number, Pivot['rungs'][number]>();
+  const variants = new Map<number, PivotRow>();
+  for (const r of rows) {
+    if (!rungs.has(r.rungIndex)) rungs.set(r.rungIndex, { rungIndex: r.rungIndex, rungName: r.rungName, scaleValue: r.scaleValue });
+    let v = variants.get(r.variantIndex);
+    if (!v) variants.set(r.variantIndex, (v = { variantIndex: r.variantIndex, variantName: r.variantName, cells: {} }));
+    v.cells[r.rungIndex] = r;
+  }
+  return {
+    rungs: [...rungs.values()].sort((a, b) => a.rungIndex - b.rungIndex),
+    rows: [...variants.values()].sort((a, b) => a.variantIndex - b.variantIndex),
+  };
+}
+
+export type SortKey = { by: 'variant' } | { by: 'rung'; rungIndex: number };
+
+/**
+ * Sorts pivot rows: by variant name, or by the mean at one rung (best first for the mode;
+ * variants without a value at that rung last). `descending` reverses the order of valued rows.
+ */
+export function sortPivotRows(rows: readonly PivotRow[], key: SortKey, mode: 'min' | 'max', descending = false): PivotRow[] {
+  const out = [...rows];
+  if (key.by === 'variant') {
+    out.sort((a, b) => a.variantName.localeCompare(b.variantName, undefined, { numeric: true }));
+    return descending ? out.reverse() : out;
+  }
+  const val = (r: PivotRow) => r.cells[key.rungIndex]?.mean ?? null;
+  out.sort((a, b) => {
+    const va = val(a);
+    const vb = val(b);
+    if (va === null || vb === null) return va === null ? (vb === null ? a.variantIndex - b.variantIndex : 1) : -1;
+    const d = mode === 'min' ? va - vb : vb - va;
+    return (descending ? -d : d) || a.variantIndex - b.variantIndex;
+  });
+  return out;
+}
+
+export interface ScalingAnalysis {
+  metric: string;
+  mode: 'min' | 'max';
+  rungs: number[];
+  variants: string[];
+  consistency: {
+    means: (number | null)[][];
+    r2: (number | null)[][];
+    spearman: (number | null)[][];
+    threshold?: number;
+  };
+  criticalRung?: unknown;
+  target: number | null;
+  fits?: Record<string, { ok: boolean; model?: string; params?: { a: number; b: number; c: number }; reason?: string }>;
+  extrapolations: Record<
+    string,
+    { ok: true; target: number; prediction: number; interval: [number, number]; params?: { a: number; b: number; c: number } } | { ok: false; reason: string }
+  >;
+}
+
+/** Loosely checks that a JSON value is a scaling analysis the plots can draw. */
+export function asScalingAnalysis(value: unknown): ScalingAnalysis | null {
+  if (!value || typeof value !== 'object') return null;
+  const a = value as Partial<ScalingAnalysis>;
+  if (!Array.isArray(a.rungs) || !Array.isArray(a.variants) || !a.consistency || !Array.isArray(a.consistency.means)) return null;
+  return { ...a, extrapolations: a.extrapolations ?? {}, target: a.target ?? null } as ScalingAnalysis;
+}
+
+export interface XY {
+  x: number;
+  y: number;
+}
+
+export interface ScalingSeries {
+  variant: string;
+  /** Observed means over seeds, one per rung with a value. */
+  observed: XY[];
+  /** The fitted law from the smallest rung to the target (empty without a fit). */
+  fit: XY[];
+  /** Prediction at the target with its interval, when the extrapolation succeeded. */
+  prediction: { x: number; y: number; lo: number; hi: number } | null;
+  /** The band from the largest observed rung to the target: [x, lo, hi] (empty when target ≤ that rung). */
+  band: { x: number; lo: number; hi: number }[];
+}
+
+/** Log-spaced points from `from` to `to` (inclusive), `n` ≥ 2 of them. */
+export function logSpace(from: number, to: number, n: number): number[] {
+  if (!(from > 0) || !(to > 0) || n < 2) return [from, to];
+  const a = Math.log10(from);
+  const b = Math.log10(to);
+  return Array.from({ length: n }, (_, i) => Math.pow(10, a + ((b - a) * i) / (n - 1)));
+}
+
+/** One series per variant for the scaling plot: means against scale, fitted law, extrapolation band. */
+export function scalingSeries(analysis: ScalingAnalysis): ScalingSeries[] {
+  return analysis.variants.map((variant, vi) => {
+    const row = analysis.consistency.means[vi] ?? [];
+    const observed: XY[] = [];
+    analysis.rungs.forEach((x, ri) => {
+      const y = row[ri];
+      if (typeof y === 'number' && Number.isFinite(y)) observed.push({ x, y });
+    });
+    const ex = analysis.extrapolations[variant];
+    const params = (ex && ex.ok ? ex.params : undefined) ?? (analysis.fits?.[variant]?.ok ? analysis.fits[variant]!.params : undefined);
+    const prediction = ex && ex.ok ? { x: ex.target, y: ex.prediction, lo: ex.interval[0], hi: ex.interval[1] } : null;
+    const xs = observed.map((p) => p.x);
+    const lastX = xs.length ? Math.max(...xs) : null;
+    const fit: XY[] = [];
+    if (params && xs.length) {
+      const end = Math.max(lastX!, prediction?.x ?? lastX!);
+      for (const x of logSpace(Math.min(...xs), end, 24)) fit.push({ x, y: params.a * Math.pow(x, -params.b) + params.c });
+    }
+    const band: ScalingSeries['band'] = [];
+    if (prediction && lastX !== null && prediction.x > lastX) {
+      const lastY = observed.find((p) => p.x === lastX)!.y;
+      band.push({ x: lastX, lo: lastY, hi: lastY }, { x: prediction.x, lo: prediction.lo, hi: prediction.hi });
+    }
+    return { variant, observed, fit, prediction, band };
+  });
+}
+
+/**
+ * Colour of a correlation-like value in [-1, 1] (null → grey): white at 0, blue towards 1,
+ * red towards -1.
+ */
+export function heatColor(value: number | null | undefined): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return '#e5e7eb';
+  const v = Math.max(-1, Math.min(1, value));
+  const t = Math.abs(v);
+  const [r, g, b] = v >= 0 ? [37, 99, 235] : [220, 38, 38];
+  const mix = (c: number) => Math.round(255 + (c - 255) * t);
+  return `rgb(${mix(r)}, ${mix(g)}, ${mix(b)})`;
+}
+
+/** A readable text colour on `heatColor(value)`. */
+export function heatTextColor(value: number | null | undefined): string {
+  return value !== null && value !== undefined && Math.abs(value) > 0.55 ? '#fff' : '#111827';
+}
+
+/** Categorical colours for series (variant i → PALETTE[i % length]). */
+export const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#ca8a04', '#db2777', '#4b5563', '#65a30d'];
+
+export function seriesColor(i: number): string {
+  return PALETTE[((i % PALETTE.length) + PALETTE.length) % PALETTE.length]!;
+}
+
+/** Parses `#/sweeps/<id>`, `#/trials/<id>`, anything else → the sweeps list. */
+export type Route = { page: 'sweeps' } | { page: 'sweep'; id: string } | { page: 'trial'; id: string };
+
+export function parseRoute(hash: string): Route {
+  const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === 'sweeps' && parts[1]) return { page: 'sweep', id: parts[1] };
+  if (parts[0] === 'trials' && parts[1]) return { page: 'trial', id: parts[1] };
+  return { page: 'sweeps' };
+}
+
+/**
+ * Parses one block of a `text/event-stream` (lines up to a blank line) into its event name and
+ * data; comments (`:` lines, keep-alives) give null.
+ */
+export function parseSseBlock(block: string): { event: string; data: string } | null {
+  let event = 'message';
+  const data: string[] = [];
+  let any = false;
+  for (const line of block.split(/\r?\n/)) {
+    if (!line || line.startsWith(':')) continue;
+    const i = line.indexOf(':');
+    const field = i < 0 ? line : line.slice(0, i);
+    let value = i < 0 ? '' : line.slice(i + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'event') {
+      event = value;
+      any = true;
+    } else if (field === 'data') {
+      data.push(value);
+      any = true;
+    }
+  }
+  return any ? { event, data: data.join('\n') } : null;
+}
