@@ -217,7 +217,14 @@ describe('dashboard (headless chromium)', { skip }, () => {
     await page.locator('.toolbar .badge', { hasText: 'succeeded' }).waitFor({ timeout: 10_000 });
     assert.equal(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload), true, 'no reload happened');
     assert.ok(Number(await page.locator('[data-testid=updates]').getAttribute('data-updates')) >= 3, 'several subscription events arrived');
-    await page.locator('[data-testid=leaderboard] tbody tr').nth(1).waitFor({ timeout: 10_000 });
+    // The counts changed, so the details (trials, leaderboard) were fetched again.
+    await page.waitForFunction(
+      () =>
+        document.querySelectorAll('[data-testid=trials] [data-status=succeeded]').length === 4 &&
+        [...document.querySelectorAll('[data-testid=leaderboard] tbody td[data-rung]')].filter((td) => /n=2/.test(td.textContent ?? '')).length === 2,
+      undefined,
+      { timeout: 10_000 },
+    );
     assert.equal(await waitForSweep(ctx, live.id), 'succeeded');
     await shot('05-live-after');
     assert.deepEqual(pageErrors, [], 'no uncaught error in the page');

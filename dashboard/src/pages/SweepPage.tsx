@@ -188,7 +188,7 @@ export function SweepPage({ id }: { id: string }) {
               </p>
             </>
           ) : (
-            <p className="muted">No scaling analysis yet (it is computed after each rung).</p>
+            <p className="muted">{analysis ? 'This sweep has no scale rungs to plot.' : 'No scaling analysis yet (it is computed after each rung).'}</p>
           )}
         </Section>
         <Section title="Consistency between rungs" id="consistency">
@@ -198,9 +198,9 @@ export function SweepPage({ id }: { id: string }) {
               <Heatmap title="Spearman rank correlation" matrix={analysis.consistency.spearman} rungs={analysis.rungs} testId="heatmap-spearman" />
             </div>
           ) : (
-            <p className="muted">No analysis yet.</p>
+            <p className="muted">{analysis ? 'Consistency needs at least two scale rungs.' : 'No analysis yet.'}</p>
           )}
-          {analysis?.criticalRung ? (
+          {analysis?.criticalRung && analysis.rungs.length ? (
             <details>
               <summary>critical rung</summary>
               <Json value={analysis.criticalRung} />

@@ -23,6 +23,7 @@ KINDS: dict[str, str] = {
     "ssl": "ladder_jobs.kinds.ssl",
     "ttt": "ladder_jobs.kinds.ttt",
     "video": "ladder_jobs.kinds.video",
+    "rlhf": "ladder_jobs.kinds.rlhf",
     # (torch-based kinds land here as subpackages)
 }
 

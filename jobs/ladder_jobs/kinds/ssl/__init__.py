@@ -63,7 +63,9 @@ DEFAULTS = {
 PRESETS = {
     # the scale ladder: width, depth, image size and pre-training samples grow together
     "xs": {"width": 16, "depth": 2, "image_size": 16, "n_pretrain": 1000, "steps": 150, "batch_size": 128},
-    "s": {"width": 32, "depth": 3, "image_size": 16, "n_pretrain": 4000, "steps": 600, "batch_size": 256},
+    # xs, s: CPU-sized (xs: ~30 s on 2 idle cores, s: a few minutes); m, l: GPU-sized
+    # (32 px images; m is hours on 2 CPU cores)
+    "s": {"width": 24, "depth": 3, "image_size": 16, "n_pretrain": 3000, "steps": 300, "batch_size": 128},
     "m": {"width": 64, "depth": 3, "image_size": 32, "n_pretrain": 20000, "steps": 3000, "batch_size": 256},
     "l": {
         "width": 128,

@@ -140,7 +140,15 @@ def make_clip(cfg: dict, split: str, index: int) -> Clip:
     )
 
 
-def render(clip: Clip, frames: np.ndarray, canvas: int, noise: float) -> np.ndarray:
+NOISE_BANK = 1024  # noise images shared by all clips (a fresh RNG per frame costs more than the model)
+
+
+def noise_bank(canvas: int, data_seed: int) -> np.ndarray:
+    """(NOISE_BANK, canvas, canvas) standard-normal float32 images."""
+    return np.random.default_rng([data_seed, 99]).standard_normal((NOISE_BANK, canvas, canvas), dtype=np.float32)
+
+
+def render(clip: Clip, frames: np.ndarray, canvas: int, noise: float, bank: np.ndarray | None = None) -> np.ndarray:
     """(len(frames), canvas, canvas) float32 images at the given native frame indices."""
     out = np.zeros((len(frames), canvas, canvas), dtype=np.float32)
     c = canvas // 2
@@ -148,8 +156,9 @@ def render(clip: Clip, frames: np.ndarray, canvas: int, noise: float) -> np.ndar
         f = int(f)
         assert 0 <= f < clip.n_native, (f, clip.n_native)
         img = out[i]
-        if noise > 0:  # seeded by (clip, frame): the same frame gets the same noise in any sampling
-            img += noise * np.random.default_rng([clip.noise_seed, f]).standard_normal(img.shape, dtype=np.float32)
+        if noise > 0:  # picked by (clip, frame): the same frame gets the same noise in any sampling
+            assert bank is not None and bank.shape[1:] == img.shape
+            img += noise * bank[(clip.noise_seed + 7919 * f) % len(bank)]
         if clip.event_a[0] <= f < clip.event_a[1]:
             img[1 : 1 + EVENT, 1 : 1 + EVENT] += 0.8
         if clip.event_b[0] <= f < clip.event_b[1]:
@@ -193,8 +202,14 @@ class VideoData:
 
     def __init__(self, cfg: dict):
         self.cfg = cfg
-        self.train = [make_clip(cfg, "train", i) for i in range(cfg["n_train"])]
+        self.bank = noise_bank(cfg["canvas"], cfg["data_seed"])
+        self._train: dict[int, Clip] = {}  # specs made on first use: the l preset has 150k clips
         self.test = [make_clip(cfg, "test", i) for i in range(cfg["n_test"])]
+
+    def train_clip(self, i: int) -> Clip:
+        if i not in self._train:
+            self._train[i] = make_clip(self.cfg, "train", i)
+        return self._train[i]
 
     def frames_of(self, clip: Clip, mode: str) -> np.ndarray:
         c = self.cfg
@@ -207,7 +222,7 @@ class VideoData:
         T, H = max(len(i) for i in idx), self.cfg["canvas"]
         video = np.zeros((len(clips), T, H, H), dtype=np.float32)
         for b, (clip, fr) in enumerate(zip(clips, idx)):
-            video[b, : len(fr)] = render(clip, fr, H, self.cfg["noise"])
+            video[b, : len(fr)] = render(clip, fr, H, self.cfg["noise"], self.bank)
         return {
             "video": video,
             "lengths": np.array([len(i) for i in idx], dtype=np.int64),
@@ -218,8 +233,8 @@ class VideoData:
     def train_batch(self, step: int) -> dict:
         """The batch of a training step: a function of (seed, step), so a resume replays it."""
         rng = np.random.default_rng([self.cfg["seed"], 2, step])
-        pick = rng.integers(0, len(self.train), size=self.cfg["batch_size"])
-        return self.batch([self.train[i] for i in pick], self.cfg["train_sampling"])
+        pick = rng.integers(0, self.cfg["n_train"], size=self.cfg["batch_size"])
+        return self.batch([self.train_clip(int(i)) for i in pick], self.cfg["train_sampling"])
 
     def test_batches(self, mode: str, batch_size: int):
         for s in range(0, len(self.test), batch_size):

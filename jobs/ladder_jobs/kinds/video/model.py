@@ -24,21 +24,27 @@ import torch.nn.functional as F
 
 
 class FrameEncoder(nn.Module):
-    """Two stride-2 3x3 convs and a 1x1 projection: (N, 1, H, W) -> (N, (H/4)*(W/4), D).
-    GroupNorm, not BatchNorm: no statistics across clips or padded frames."""
+    """Two stride-2 3x3 convs and a 1x1 projection: (N, 1, H, W) -> (N, D, H/4, W/4).
+    The image gets two coordinate channels (CoordConv): direction and speed are about WHERE the
+    sprite is, and a conv alone is translation-equivariant, so a perceiver latent pooling its
+    tokens by content would lose the position. GroupNorm, not BatchNorm: no statistics across
+    clips or padded frames."""
 
     def __init__(self, width: int, d_model: int, canvas: int):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(1, width, 3, stride=2, padding=1), nn.GroupNorm(min(8, width), width), nn.GELU(),
+            nn.Conv2d(3, width, 3, stride=2, padding=1), nn.GroupNorm(min(8, width), width), nn.GELU(),
             nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.GroupNorm(min(8, 2 * width), 2 * width), nn.GELU(),
             nn.Conv2d(2 * width, d_model, 1),
         )
         self.side = canvas // 4
+        ramp = torch.linspace(-1.0, 1.0, canvas)
+        self.register_buffer("coords", torch.stack(torch.meshgrid(ramp, ramp, indexing="ij"))[None], persistent=False)
         self.pos = nn.Parameter(torch.randn(1, d_model, self.side, self.side) * 0.02)  # where a token is
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert x.dim() == 4 and x.shape[1] == 1, x.shape  # (N, 1, H, W)
+        x = torch.cat([x, self.coords.expand(x.shape[0], -1, -1, -1).to(x.dtype)], 1)  # (N, 3, H, W): y, x ramps
         h = self.net(x) + self.pos  # (N, D, H/4, W/4)
         assert h.shape[-1] == self.side, h.shape
         return h  # kept as a map: the pool resampler needs the grid

@@ -1,0 +1,40 @@
+/**
+ * How a KWOK pod "runs" a launch: maps the launch's synthetic config to the pod annotations
+ * that test/k8s/kwok-stages.yaml acts on (no Python runs; KWOK only moves pod status).
+ *
+ * | launch                                               | annotations                              | KWOK does                        |
+ * | ---------------------------------------------------- | ---------------------------------------- | -------------------------------- |
+ * | config the synthetic kind rejects (unknown key, type)| exit-code 2, duration 300ms              | Failed, exit code 2 (bad config) |
+ * | attempt <= fail_attempts                             | exit-code 1, duration half of the run    | Failed, exit code 1              |
+ * | steps × step_sleep ≥ LONG_S (e.g. 10000 × 0.2 s)     | none                                     | Running until deleted            |
+ * | otherwise                                            | exit-code 0, duration steps × step_sleep | Succeeded, exit code 0           |
+ *
+ * Durations are scaled by `timeScale` and at least `minMs` (KWOK's own reaction time is ~100 ms).
+ * The mapping uses the simulated executor's config resolver, so the contract fixtures are
+ * unchanged: this hook is passed as `KubernetesExecutorOptions.podAnnotations`.
+ */
+import { resolveSyntheticConfig, SyntheticConfigError } from '../../workers/executors/simulated';
+import type { JobLaunch } from '../../workers/executors/types';
+
+const LONG_S = 600;
+
+export function kwokAnnotations(options: { timeScale?: number; minMs?: number } = {}) {
+  const scale = options.timeScale ?? 1;
+  const minMs = options.minMs ?? 300;
+  const ms = (seconds: number) => `${Math.max(minMs, Math.round(seconds * 1000 * scale))}ms`;
+  return (launch: JobLaunch): Record<string, string> => {
+    let config;
+    try {
+      config = resolveSyntheticConfig(launch.config, launch.kind === 'synthetic').config;
+    } catch (e) {
+      if (!(e instanceof SyntheticConfigError)) throw e;
+      return { 'ladder.test/exit-code': '2', 'ladder.test/duration': ms(0) };
+    }
+    const run = config.steps * config.step_sleep;
+    if (launch.attempt <= config.fail_attempts) {
+      return { 'ladder.test/exit-code': '1', 'ladder.test/duration': ms(run / 2) };
+    }
+    if (run >= LONG_S) return {};
+    return { 'ladder.test/exit-code': '0', 'ladder.test/duration': ms(run) };
+  };
+}

@@ -1,0 +1,218 @@
+/**
+ * Sweeps through Temporal onto a real control plane with KWOK fake GPU nodes (4 nodes × 8 GPUs).
+ *
+ * Metrics: KWOK pods run nothing, so when a Job completes, the SIMULATED executor's push path
+ * (workers/executors/simulated.ts) posts the synthetic metrics and result to the ingest API on
+ * the pod's behalf (`withSimulatedIngest` below). Everything else — Jobs, pods, scheduling
+ * against GPU capacity, failures, preemption, deletion — is the real Kubernetes machinery.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { eq } from 'drizzle-orm';
+import * as k8s from '@kubernetes/client-node';
+import { events, trials } from '../../core/db/schema';
+import { cancelSweep, launchSweep, waitForSweep, type LaunchContext } from '../../core/sweeps/launch';
+import type { SweepSpecInput } from '../../core/spec/spec';
+import { KubernetesExecutor } from '../../workers/executors/kubernetes';
+import { SimulatedExecutor } from '../../workers/executors/simulated';
+import type { ExecutionRef, ExecutionStatus, Executor, JobLaunch } from '../../workers/executors/types';
+import type { LadderWorker } from '../../workers/worker';
+import { createTestStack, eventually, sleep, type TestStack } from '../harness';
+import { FAKE_NODE_LABEL, FAKE_NODE_TAINT, startCluster, type TestCluster } from './cluster';
+import { kwokAnnotations } from './kwok-sim';
+
+const IMAGE = 'registry.invalid/ladder/jobs@sha256:' + '1'.repeat(64);
+const NS = 'sweeps';
+
+/** KubernetesExecutor whose successes push synthetic metrics like the real job would. */
+function withSimulatedIngest(inner: KubernetesExecutor): Executor & { inner: KubernetesExecutor } {
+  const sim = new SimulatedExecutor();
+  return {
+    name: inner.name,
+    inner,
+    async submit(launch: JobLaunch): Promise<ExecutionRef> {
+      const ref = await inner.submit(launch);
+      return { ...ref, handle: { ...ref.handle, simLaunch: launch } };
+    },
+    async status(ref: ExecutionRef): Promise<ExecutionStatus> {
+      const st = await inner.status(ref);
+      const launch = ref.handle.simLaunch as JobLaunch | undefined;
+      if (st.state !== 'succeeded' || !launch) return st;
+      const simRef = await sim.submit({ ...launch, config: { ...launch.config, step_sleep: 0, fail_attempts: 0 } });
+      return sim.status(simRef);
+    },
+    cancel: (ref) => inner.cancel(ref),
+    logs: (ref, n) => inner.logs(ref, n),
+  };
+}
+
+describe('kubernetes sweeps (KWOK, 4 × 8 GPUs)', { concurrency: false }, () => {
+  let cluster: TestCluster;
+  let stack: TestStack;
+  let ctx: LaunchContext;
+  let batch: k8s.BatchV1Api;
+  let core: k8s.CoreV1Api;
+  const executors: KubernetesExecutor[] = [];
+  let worker: LadderWorker | undefined;
+
+  const newExecutor = () => {
+    const ex = new KubernetesExecutor({
+      kubeConfig: cluster.kubeConfig(),
+      namespace: NS,
+      image: IMAGE,
+      nodeSelector: { [FAKE_NODE_LABEL]: 'gpu' },
+      tolerations: [{ key: FAKE_NODE_TAINT, operator: 'Exists', effect: 'NoSchedule' }],
+      podAnnotations: kwokAnnotations(),
+    });
+    executors.push(ex);
+    return ex;
+  };
+  const spec = (name: string, o: Partial<SweepSpecInput>): SweepSpecInput => ({
+    name,
+    kind: 'synthetic',
+    base: { steps: 8, step_sleep: 0.5 },
+    resources: { gpus: 2, cpu: 1, memory: '1Gi' },
+    concurrency: 32,
+    retries: 2,
+    timeoutSeconds: 600,
+    ...o,
+  });
+  const sweepJobs = async (sweepId: string) =>
+    (await batch.listNamespacedJob({ namespace: NS, labelSelector: `ladder.dev/sweep=${sweepId}` })).items;
+
+  before(async () => {
+    cluster = await startCluster({ nodes: 4, gpusPerNode: 8 });
+    await cluster.createNamespace(NS);
+    batch = cluster.kubeConfig().makeApiClient(k8s.BatchV1Api);
+    core = cluster.kubeConfig().makeApiClient(k8s.CoreV1Api);
+    stack = await createTestStack('k8s');
+    ctx = { db: stack.database.db, temporal: stack.temporal, taskQueue: stack.taskQueue, codeVersion: 'test-code' };
+  });
+  after(async () => {
+    await worker?.shutdown().catch(() => {});
+    await Promise.all(executors.map((e) => e.close()));
+    await stack?.close();
+    await cluster?.stop();
+  });
+
+  it('24 trials × 2 GPUs on 32 GPUs: never more than 16 running; KWOK-failed pods are retried', async () => {
+    const executor = withSimulatedIngest(newExecutor());
+    worker = await stack.startWorker({ executor });
+    // 12 of the 24 trials fail their first attempt (KWOK's fail stage, exit code 1).
+    const sweep = await launchSweep(ctx, {
+      spec: spec('gpu-capacity', { grid: { lr: [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], fail_attempts: [0, 1] }, seeds: 2 }),
+    });
+    assert.equal(sweep.trials, 24);
+    let maxRunning = 0;
+    let sawPending = false;
+    let done = false;
+    const watcher = (async () => {
+      while (!done) {
+        const pods = (await core.listNamespacedPod({ namespace: NS, labelSelector: `ladder.dev/sweep=${sweep.id}` })).items;
+        const running = pods.filter((p) => p.status?.phase === 'Running').length;
+        const pending = pods.filter((p) => p.status?.phase === 'Pending' && !p.spec?.nodeName).length;
+        maxRunning = Math.max(maxRunning, running);
+        if (pending > 0 && running === 16) sawPending = true;
+        await sleep(100);
+      }
+    })();
+    const status = await waitForSweep(ctx, sweep.id);
+    done = true;
+    await watcher;
+    assert.equal(status, 'succeeded');
+    assert.ok(maxRunning <= 16, `max running ${maxRunning}`);
+    assert.equal(maxRunning, 16, 'the cluster was full at some point');
+    assert.ok(sawPending, 'pods waited for GPUs while 16 ran');
+    const rows = await stack.database.db.select().from(trials).where(eq(trials.sweepId, sweep.id));
+    assert.equal(rows.filter((r) => r.status === 'succeeded').length, 24);
+    const retried = rows.filter((r) => (r.config as { fail_attempts: number }).fail_attempts === 1);
+    assert.equal(retried.length, 12);
+    for (const r of retried) assert.equal(r.attempts, 2, `${r.id} attempts`);
+    const failures = await stack.database.db.select().from(events).where(eq(events.type, 'trial.attempt.failed'));
+    const mine = failures.filter((e) => e.sweepId === sweep.id);
+    assert.equal(mine.length, 12);
+    for (const e of mine) assert.equal((e.data as { reason: string }).reason, 'exit 1');
+    // One Job per attempt: 24 + 12.
+    assert.equal((await sweepJobs(sweep.id)).length, 36);
+    await worker.shutdown();
+    worker = undefined;
+  });
+
+  it('a preempted pod (DisruptionTarget, deleted) is retried as a preemption', async () => {
+    const executor = withSimulatedIngest(newExecutor());
+    worker = await stack.startWorker({ executor });
+    const sweep = await launchSweep(ctx, { spec: spec('preempt', { base: { steps: 10, step_sleep: 1 } }) });
+    const pod = await eventually('a running pod', async () => {
+      const pods = (await core.listNamespacedPod({ namespace: NS, labelSelector: `ladder.dev/sweep=${sweep.id}` })).items;
+      return pods.find((p) => p.status?.phase === 'Running');
+    }, 60_000);
+    const name = pod.metadata!.name!;
+    // What the scheduler's preemption and the kubelet do: DisruptionTarget, phase Failed, delete.
+    const now = new Date();
+    await core.patchNamespacedPodStatus(
+      {
+        name,
+        namespace: NS,
+        body: {
+          status: {
+            phase: 'Failed',
+            conditions: [
+              { type: 'DisruptionTarget', status: 'True', reason: 'PreemptionByScheduler', message: 'preempted by test', lastTransitionTime: now },
+            ],
+            containerStatuses: [
+              { name: 'job', image: IMAGE, imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 137, reason: 'Error', startedAt: now, finishedAt: now } } },
+            ],
+          },
+        },
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
+    );
+    await core.deleteNamespacedPod({ name, namespace: NS });
+    assert.equal(await waitForSweep(ctx, sweep.id), 'succeeded');
+    const [row] = await stack.database.db.select().from(trials).where(eq(trials.sweepId, sweep.id));
+    assert.equal(row!.attempts, 2);
+    const failed = (await stack.database.db.select().from(events).where(eq(events.trialId, row!.id))).filter(
+      (e) => e.type === 'trial.attempt.failed',
+    );
+    assert.equal(failed.length, 1);
+    assert.equal((failed[0]!.data as { state: string }).state, 'preempted');
+    await worker.shutdown();
+    worker = undefined;
+  });
+
+  it('cancelling the sweep deletes every Job', async () => {
+    const executor = withSimulatedIngest(newExecutor());
+    worker = await stack.startWorker({ executor });
+    // steps × step_sleep = 2000 s: KWOK keeps these pods running until they are deleted.
+    const sweep = await launchSweep(ctx, { spec: spec('cancel', { base: { steps: 10_000, step_sleep: 0.2 }, grid: { lr: [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2] } }) });
+    await eventually('6 Jobs', async () => (await sweepJobs(sweep.id)).length === 6, 60_000);
+    await eventually('a running pod', async () => {
+      const pods = (await core.listNamespacedPod({ namespace: NS, labelSelector: `ladder.dev/sweep=${sweep.id}` })).items;
+      return pods.some((p) => p.status?.phase === 'Running');
+    }, 60_000);
+    assert.equal(await cancelSweep(ctx, sweep.id), 'cancelling');
+    assert.equal(await waitForSweep(ctx, sweep.id), 'cancelled');
+    await eventually('no Jobs left', async () => (await sweepJobs(sweep.id)).length === 0, 60_000);
+    await eventually('no pods left', async () => (await core.listNamespacedPod({ namespace: NS, labelSelector: `ladder.dev/sweep=${sweep.id}` })).items.length === 0, 60_000);
+    await worker.shutdown();
+    worker = undefined;
+  });
+
+  it('a worker restarted mid-sweep resumes without duplicate Jobs', async () => {
+    const a = newExecutor();
+    worker = await stack.startWorker({ executor: withSimulatedIngest(a) });
+    const sweep = await launchSweep(ctx, { spec: spec('restart', { base: { steps: 10, step_sleep: 1 }, grid: { lr: [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2] }, seeds: 2 }) });
+    await eventually('12 Jobs', async () => (await sweepJobs(sweep.id)).length === 12, 60_000);
+    await worker.shutdown();
+    await a.close();
+    const b = newExecutor();
+    worker = await stack.startWorker({ executor: withSimulatedIngest(b) });
+    assert.equal(await waitForSweep(ctx, sweep.id), 'succeeded');
+    const rows = await stack.database.db.select().from(trials).where(eq(trials.sweepId, sweep.id));
+    for (const r of rows) assert.equal(r.attempts, 1, `${r.id} attempts`);
+    assert.equal((await sweepJobs(sweep.id)).length, 12);
+    assert.equal(a.createdCount + b.createdCount, 12, `created ${a.createdCount} + ${b.createdCount}`);
+    await worker.shutdown();
+    worker = undefined;
+  });
+});
