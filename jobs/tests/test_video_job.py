@@ -85,8 +85,9 @@ def test_sigterm_checkpoint_resume_same_curve(reference, tmp_path):
     assert json.loads((tmp_path / "out" / "result.json").read_text())["meta"]["resumed_from_step"] == stopped_at
 
 
-def test_uniform_pool_run(tmp_path):
-    cfg = {**TINY, "train_sampling": "uniform", "resampler": "pool", "tokens_per_frame": 1, "steps": 2,
+def test_uniform_perceiver_transformer_run(tmp_path):
+    cfg = {**TINY, "train_sampling": "uniform", "resampler": "perceiver", "temporal": "transformer",
+           "tokens_per_frame": 1, "steps": 2,
            "eval_every": 0, "step_sleep": 0.0}
     r = run_video(tmp_path, cfg)
     assert r.returncode == 0, r.stderr

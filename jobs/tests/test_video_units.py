@@ -106,7 +106,7 @@ def test_fps_sampling_sees_every_event():
 @pytest.mark.parametrize("override,key", [({"train_sampling": "random"}, "train_sampling"),
                                           ({"resampler": "pool", "tokens_per_frame": 3}, "tokens_per_frame"),
                                           ({"n_heads": 5}, "n_heads"), ({"min_duration_s": 2.0}, "min_duration_s"),
-                                          ({"canvas": 30}, "canvas")])
+                                          ({"canvas": 30}, "canvas"), ({"temporal": "lstm"}, "temporal")])
 def test_validate_rejects(override, key):
     with pytest.raises(ConfigError, match=key):
         cfg_of(**override)
@@ -115,11 +115,12 @@ def test_validate_rejects(override, key):
 torch = pytest.importorskip("torch")
 
 
-@pytest.mark.parametrize("resampler,k", [("perceiver", 3), ("perceiver", 1), ("pool", 4), ("pool", 1)])
-def test_model_shapes_and_padding_mask(resampler, k):
+@pytest.mark.parametrize("resampler,k,temporal", [("perceiver", 3, "gru"), ("perceiver", 1, "transformer"),
+                                                  ("pool", 4, "transformer"), ("pool", 1, "gru")])
+def test_model_shapes_and_padding_mask(resampler, k, temporal):
     from ladder_jobs.kinds.video.model import VideoClassifier
 
-    cfg = cfg_of(resampler=resampler, tokens_per_frame=k, d_model=32, enc_width=8, n_layers=1)
+    cfg = cfg_of(resampler=resampler, tokens_per_frame=k, temporal=temporal, d_model=32, enc_width=8, n_layers=2)
     torch.manual_seed(0)
     model = VideoClassifier(cfg, vd.TASKS).eval()
     B, T, H = 3, 6, cfg["canvas"]

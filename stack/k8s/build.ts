@@ -186,14 +186,55 @@ export async function buildControlPlane(version = KUBERNETES_VERSION): Promise<s
   return bin;
 }
 
-/** Returns the bin folder, building first if anything is missing. */
+/**
+ * Returns the bin folder, building first if anything is missing. Concurrent callers (test files
+ * run in parallel, two checkouts) serialise on a lock folder: one builds, the others wait.
+ */
 export async function ensureControlPlane(version = KUBERNETES_VERSION): Promise<string> {
   if (k8sBinariesPresent(version)) return k8sBinDir(version);
-  return buildControlPlane(version);
+  const lock = path.join(k8sCacheDir(version), '.build-lock');
+  fs.mkdirSync(k8sCacheDir(version), { recursive: true });
+  for (;;) {
+    try {
+      fs.mkdirSync(lock);
+      fs.writeFileSync(path.join(lock, 'pid'), String(process.pid));
+      break;
+    } catch {
+      let pid = 0;
+      try {
+        pid = Number(fs.readFileSync(path.join(lock, 'pid'), 'utf8')) || 0;
+      } catch {
+        // just created by the other process, pid not written yet
+      }
+      if (!pid) {
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
+      let alive = false;
+      try {
+        process.kill(pid, 0);
+        alive = true;
+      } catch {
+        alive = false;
+      }
+      if (!alive) {
+        fs.rmSync(lock, { recursive: true, force: true });
+        continue;
+      }
+      if (k8sBinariesPresent(version)) return k8sBinDir(version);
+      say(`waiting for the build by pid ${pid}`);
+      await new Promise((r) => setTimeout(r, 5000));
+    }
+  }
+  try {
+    return await buildControlPlane(version);
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 if (require.main === module) {
-  buildControlPlane().then(
+  ensureControlPlane().then(
     (bin) => {
       process.stdout.write(bin + '\n');
     },

@@ -95,7 +95,7 @@ describe('kubernetes sweeps (KWOK, 4 × 8 GPUs)', { concurrency: false }, () => 
     await cluster?.stop();
   });
 
-  it('24 trials × 2 GPUs on 32 GPUs: never more than 16 running; KWOK-failed pods are retried', async () => {
+  it('24 trials × 2 GPUs on 32 GPUs: never more than 16 running; KWOK-failed pods are retried', { timeout: 600_000 }, async () => {
     const executor = withSimulatedIngest(newExecutor());
     worker = await stack.startWorker({ executor });
     // 12 of the 24 trials fail their first attempt (KWOK's fail stage, exit code 1).
@@ -138,7 +138,7 @@ describe('kubernetes sweeps (KWOK, 4 × 8 GPUs)', { concurrency: false }, () => 
     worker = undefined;
   });
 
-  it('a preempted pod (DisruptionTarget, deleted) is retried as a preemption', async () => {
+  it('a preempted pod (DisruptionTarget, deleted) is retried as a preemption', { timeout: 600_000 }, async () => {
     const executor = withSimulatedIngest(newExecutor());
     worker = await stack.startWorker({ executor });
     const sweep = await launchSweep(ctx, { spec: spec('preempt', { base: { steps: 10, step_sleep: 1 } }) });
@@ -180,7 +180,7 @@ describe('kubernetes sweeps (KWOK, 4 × 8 GPUs)', { concurrency: false }, () => 
     worker = undefined;
   });
 
-  it('cancelling the sweep deletes every Job', async () => {
+  it('cancelling the sweep deletes every Job', { timeout: 600_000 }, async () => {
     const executor = withSimulatedIngest(newExecutor());
     worker = await stack.startWorker({ executor });
     // steps × step_sleep = 2000 s: KWOK keeps these pods running until they are deleted.
@@ -198,7 +198,7 @@ describe('kubernetes sweeps (KWOK, 4 × 8 GPUs)', { concurrency: false }, () => 
     worker = undefined;
   });
 
-  it('a worker restarted mid-sweep resumes without duplicate Jobs', async () => {
+  it('a worker restarted mid-sweep resumes without duplicate Jobs', { timeout: 600_000 }, async () => {
     const a = newExecutor();
     worker = await stack.startWorker({ executor: withSimulatedIngest(a) });
     const sweep = await launchSweep(ctx, { spec: spec('restart', { base: { steps: 10, step_sleep: 1 }, grid: { lr: [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2] }, seeds: 2 }) });

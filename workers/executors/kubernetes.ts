@@ -464,7 +464,11 @@ export class KubernetesExecutor implements Executor {
         throw e;
       }
     }
-    if (fromApi && !this.pods.has(jobName) && jobFinished(job)) await this.loadPods(jobName, namespace);
+    // A failed Job whose pod we have not seen terminate (watch events of Jobs and Pods race):
+    // read its pods once, so the reason comes from the container's exit.
+    if ((fromApi && !this.pods.has(jobName) && jobFinished(job)) || (jobFailed(job) && !this.sawTermination(jobName))) {
+      await this.loadPods(jobName, namespace);
+    }
     const st = this.statusOf(job);
     if (st.reason === 'image-pull') {
       this.remember(jobName, st);
@@ -474,11 +478,19 @@ export class KubernetesExecutor implements Executor {
     return isTerminal(st) ? this.remember(jobName, st) : st;
   }
 
+  private sawTermination(jobName: string): boolean {
+    for (const p of this.pods.get(jobName)?.pods.values() ?? []) {
+      if (p.status?.containerStatuses?.some((c) => c.state?.terminated)) return true;
+      if (p.status?.conditions?.some((c) => c.type === 'DisruptionTarget')) return true;
+    }
+    return false;
+  }
+
   private async loadPods(jobName: string, namespace: string): Promise<void> {
     const list = await this.core.listNamespacedPod({ namespace, labelSelector: `batch.kubernetes.io/job-name=${jobName}` });
-    const track: PodTrack = { pods: new Map() };
+    let track = this.pods.get(jobName);
+    if (!track) this.pods.set(jobName, (track = { pods: new Map() }));
     for (const p of list.items) if (p.metadata?.name) track.pods.set(p.metadata.name, p);
-    this.pods.set(jobName, track);
   }
 
   /** Maps a Job (and the pods we saw of it) to an ExecutionStatus. */
@@ -583,6 +595,10 @@ function jobFinished(job: k8s.V1Job): boolean {
   return (job.status?.conditions ?? []).some(
     (c) => (c.type === 'Failed' || c.type === 'FailureTarget' || c.type === 'Complete') && c.status === 'True',
   );
+}
+
+function jobFailed(job: k8s.V1Job): boolean {
+  return (job.status?.conditions ?? []).some((c) => (c.type === 'Failed' || c.type === 'FailureTarget') && c.status === 'True');
 }
 
 function finishedAt(job: k8s.V1Job, cond: k8s.V1JobCondition): Date | undefined {

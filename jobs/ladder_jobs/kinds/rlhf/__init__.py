@@ -25,7 +25,7 @@ DEFAULTS = {
     "n_layers": 2,
     "n_heads": 4,
     # SFT
-    "sft_steps": 300,
+    "sft_steps": 200,
     "sft_lr": 3e-3,
     "batch_size": 64,  # prompts per step in every phase (pairs in the RM phase)
     # simulated annotators (AlpacaFarm): judge j prefers A w.p. sigmoid((w*dq + lb_j*dlen + pb_j)/temp_j)
@@ -37,13 +37,13 @@ DEFAULTS = {
     "position_bias": 0.2,  # +-: half the judges prefer the first-shown output, half the second
     "flip_prob": 0.25,  # training feedback label flips (AlpacaFarm's 25%)
     # Bradley-Terry reward model
-    "rm_pairs": 2048,  # training preference pairs (two SFT samples per prompt)
-    "rm_heldout": 512,  # held-out pairs for rm_acc (noiseless eval-pool labels)
-    "rm_steps": 200,
+    "rm_pairs": 1024,  # training preference pairs (two SFT samples per prompt)
+    "rm_heldout": 256,  # held-out pairs for rm_acc (noiseless eval-pool labels)
+    "rm_steps": 150,
     "rm_lr": 1e-3,
     # methods
     "bon_n": 8,  # best_of_n: n at evaluation; expert_iteration: samples per prompt per step
-    "rl_steps": 40,  # expert_iteration / ppo updates (each on batch_size fresh prompts)
+    "rl_steps": 30,  # expert_iteration / ppo updates (each on batch_size fresh prompts)
     "rl_lr": 3e-4,
     "kl_coef": 0.05,  # PPO: per-token KL penalty to the SFT policy
     "ppo_epochs": 4,  # PPO: gradient steps per batch of rollouts
@@ -52,10 +52,10 @@ DEFAULTS = {
     "vf_coef": 0.5,
     "grad_clip": 1.0,
     # evaluation
-    "n_eval": 512,  # evaluation instructions; every judge of the eval pool labels every one
+    "n_eval": 256,  # evaluation instructions; every judge of the eval pool labels every one
     # run
     "seed": 0,
-    "checkpoint_every": 100,  # steps between checkpoints (0: only on stop and at the end)
+    "checkpoint_every": 50,  # steps between checkpoints (0: only on stop and at the end)
     "device": "auto",  # auto (cuda if available) | cpu | cuda
     "step_sleep": 0.0,  # test knob: seconds slept per step, so a test can SIGTERM a running job
 }

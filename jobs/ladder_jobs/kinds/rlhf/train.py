@@ -282,6 +282,13 @@ class Run:
                 "train_true_quality": float(T.quality(pr, resp).mean()), "mean_len": float(T.lengths(resp).mean()),
                 "samples_per_s": len(pr) / (time.perf_counter() - t0)}
 
+    def best_of_n(self, model, prompts: T.Prompts, n: int, gen: torch.Generator, scorer) -> np.ndarray:
+        """n samples per prompt, keep the one scorer(prompts, responses) -> (N,) rates highest: (N, R)."""
+        rep = prompts.repeat(n)
+        cand = self.generate(model, rep, gen)  # (N*n, R), prompt i's samples at rows i*n .. i*n+n-1
+        best = np.arange(len(prompts)) * n + np.asarray(scorer(rep, cand)).reshape(-1, n).argmax(1)
+        return cand[best]
+
     # -- evaluation --------------------------------------------------------------
 
     def evaluate(self) -> dict:
@@ -292,10 +299,7 @@ class Run:
         ref_out = self.generate(self.ref, pr, torch_gen(c, EVAL_REF))
         if c["method"] == "best_of_n":
             n = c["bon_n"]
-            rep = pr.repeat(n)
-            cand = self.generate(self.ref, rep, torch_gen(c, EVAL_MODEL))
-            best = np.arange(len(pr)) * n + self.score(rep, cand).reshape(-1, n).argmax(1)
-            out = cand[best]
+            out = self.best_of_n(self.ref, pr, n, torch_gen(c, EVAL_MODEL), self.score)
             kl = float(np.log(n) - (n - 1) / n)  # the analytic KL of best-of-n (Stiennon et al.)
         else:
             policy = self.ref if c["method"] == "sft" else self.policy

@@ -1,4 +1,4 @@
-"""Video classifier: per-frame CNN -> token resampler -> temporal transformer -> one head per task.
+"""Video classifier: per-frame CNN -> token resampler -> temporal model -> one head per task.
 
     video (B, T, H, W), lengths (B,)
       -> only the sum(lengths) real frames go through the encoder: (N, 1, H, W) -> (N, P, D),
@@ -7,11 +7,18 @@
            perceiver: k learned latent queries cross-attend to the P tokens (+ an MLP), as in the
                       Perceiver resampler of Flamingo / Apollo's token resampler
            pool:      average pooling of the (H/4, W/4) map to a sqrt(k) x sqrt(k) grid
-      -> scattered back to (B, T, k, D), + frame-index and token-slot embeddings, flattened to
-         (B, T*k, D), a [CLS] token prepended; padded frames are masked out of attention
-      -> pre-norm transformer (n_layers) -> [CLS] -> a linear head per task.
-The frame-index embedding is all the model knows about time: no timestamps, so with uniform
-sampling the seconds between two frames are not observable (the point of the sampling axis).
+      -> scattered back to (B, T, k, D), then the temporal model:
+           gru:         a frame's k tokens concatenated -> D, a GRU over the T frames; the output
+                        at each clip's last real frame (causal, so padding never reaches it)
+           transformer: + frame-index and token-slot embeddings, flattened to (B, T*k, D), a
+                        [CLS] token prepended, padded frames masked out of attention (pre-norm
+                        blocks) -> [CLS]. Slow to start at the xs budget: the CLS read-out is an
+                        average over T*k tokens, and the 5x5 sprite is a small part of each.
+      -> LayerNorm -> a linear head per task.
+Frame order is all the model knows about time: no timestamps, so with uniform sampling the
+seconds between two frames are not observable (the point of the sampling axis).
+The perceiver resampler likewise starts slowly at xs (its read-out of a mostly empty frame is
+near-constant at init); pool is the default, perceiver an axis for the larger presets.
 """
 
 from __future__ import annotations
@@ -65,7 +72,7 @@ class PerceiverResampler(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, k: int, dropout: float = 0.0):
         super().__init__()
-        self.latents = nn.Parameter(torch.randn(k, d_model) * 0.02)
+        self.latents = nn.Parameter(torch.randn(k, d_model))  # unit scale: non-uniform attention from step 0
         self.norm_kv, self.norm_q, self.norm_mlp = nn.LayerNorm(d_model), nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.attn = nn.MultiheadAttention(d_model, n_heads, dropout=dropout, batch_first=True)
         self.mlp = MLP(d_model, dropout=dropout)
@@ -74,7 +81,9 @@ class PerceiverResampler(nn.Module):
         N, D = fmap.shape[:2]
         kv = self.norm_kv(fmap.flatten(2).transpose(1, 2))  # (N, P, D)
         q = self.latents.unsqueeze(0).expand(N, -1, -1)  # (N, k, D)
-        z = q + self.attn(self.norm_q(q), kv, kv, need_weights=False)[0]  # (N, k, D)
+        # no residual from the queries: they are the same for every frame and would drown the
+        # small part of the read-out that depends on the frame (a 5x5 sprite among 64 tokens)
+        z = self.attn(self.norm_q(q), kv, kv, need_weights=False)[0]  # (N, k, D)
         return z + self.mlp(self.norm_mlp(z))
 
 
@@ -118,10 +127,19 @@ class VideoClassifier(nn.Module):
             self.resampler = PoolResampler(k)
         else:
             raise ValueError(f"unknown resampler {cfg['resampler']!r}")
-        self.frame_pos = nn.Parameter(torch.randn(self.max_frames, 1, D) * 0.02)  # which frame (index, not time)
-        self.slot_pos = nn.Parameter(torch.randn(1, k, D) * 0.02)  # which of the k tokens of a frame
+        self.frame_pos = nn.Parameter(torch.randn(self.max_frames, 1, D) * 0.5)  # which frame (index, not time)
+        self.slot_pos = nn.Parameter(torch.randn(1, k, D) * 0.5)  # which of the k tokens of a frame
         self.cls = nn.Parameter(torch.randn(1, 1, D) * 0.02)
-        self.blocks = nn.ModuleList(Block(D, cfg["n_heads"], cfg["dropout"]) for _ in range(cfg["n_layers"]))
+        self.temporal = cfg["temporal"]
+        if self.temporal == "transformer":
+            self.blocks = nn.ModuleList(Block(D, cfg["n_heads"], cfg["dropout"]) for _ in range(cfg["n_layers"]))
+        elif self.temporal == "gru":
+            # a frame's k tokens, concatenated (keeps which token said what), projected to D
+            self.frame_in = nn.Sequential(nn.LayerNorm(k * D), nn.Linear(k * D, D))
+            self.gru = nn.GRU(D, D, num_layers=cfg["n_layers"], batch_first=True,
+                              dropout=cfg["dropout"] if cfg["n_layers"] > 1 else 0.0)
+        else:
+            raise ValueError(f"unknown temporal model {cfg['temporal']!r}")
         self.norm = nn.LayerNorm(D)
         self.heads = nn.ModuleDict({t: nn.Linear(D, n) for t, n in tasks.items()})
 
@@ -138,6 +156,11 @@ class VideoClassifier(nn.Module):
         z = self.frame_tokens(video[valid])  # (N, k, D): padded frames never reach the encoder
         tokens = z.new_zeros(B, T, self.k, z.shape[-1])
         tokens[valid] = z  # (B, T, k, D)
+        if self.temporal == "gru":
+            # causal: the output at a clip's last real frame never saw its padding
+            h, _ = self.gru(self.frame_in(tokens.flatten(2)))  # (B, T, D)
+            h = self.norm(h[torch.arange(B, device=video.device), lengths - 1])  # (B, D)
+            return {t: head(h) for t, head in self.heads.items()}
         tokens = tokens + self.frame_pos[:T] + self.slot_pos
         x = torch.cat([self.cls.expand(B, -1, -1).to(tokens.dtype), tokens.flatten(1, 2)], 1)  # (B, 1+T*k, D)
         pad = torch.cat([valid.new_zeros(B, 1), ~valid.repeat_interleave(self.k, dim=1)], 1)  # (B, 1+T*k)

@@ -1,0 +1,114 @@
+"""The `rlhf` kind end to end, as the executor runs it: a subprocess with LADDER_* env, offline."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import JOBS_DIR, job_env, read_points, run_job, write_config
+
+pytest.importorskip("torch")
+
+# The xs preset shrunk so that one run takes seconds on 2 busy cores (56 steps: SFT 1-30,
+# RM 31-50, PPO 51-56, then evaluation).
+TINY = {"preset": "xs", "method": "ppo", "d_model": 32, "n_layers": 1, "max_digits": 4, "max_filler": 4,
+        "batch_size": 32, "sft_steps": 30, "rm_steps": 20, "rm_pairs": 256, "rm_heldout": 128, "rl_steps": 6,
+        "n_eval": 64, "bon_n": 4, "checkpoint_every": 10}
+TIMING = ("samples_per_s", "peak_mem_mb")  # depend on wall time / the process, not the computation
+
+
+def env(tmp_path):
+    return job_env(tmp_path, OMP_NUM_THREADS="1")  # 2 shared cores: threads only contend
+
+
+def run_rlhf(tmp_path, config, timeout=180):
+    return run_job(["run", "--kind", "rlhf", "--config", str(write_config(tmp_path, config))], env(tmp_path), timeout=timeout)
+
+
+def points(tmp_path) -> dict:
+    return {k: v for k, v in read_points(tmp_path / "out" / "metrics.jsonl").items() if k[0] not in TIMING}
+
+
+def result(tmp_path) -> dict:
+    return json.loads((tmp_path / "out" / "result.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted PPO run of the config the resume test interrupts."""
+    tmp = tmp_path_factory.mktemp("ref")
+    r = run_rlhf(tmp, {**TINY, "step_sleep": 0.05})
+    assert r.returncode == 0, r.stderr
+    return tmp
+
+
+def test_offline_run_writes_result(reference):
+    res = result(reference)
+    m = res["metrics"]
+    for key in ("win_rate", "lc_win_rate", "true_win_rate", "rm_acc", "rm_acc_true", "mean_reward", "kl_to_sft",
+                "samples_per_s", "n_params", "true_quality", "ref_true_quality", "lc_theta", "lc_phi"):
+        assert key in m, key
+    for key in ("win_rate", "lc_win_rate", "true_win_rate", "rm_acc"):
+        assert 0.0 <= m[key] <= 1.0
+    assert m["n_params"] > 10_000 and m["steps"] == 56
+    # Bradley-Terry RM vs held-out noiseless (eval-pool) preferences: clearly better than a coin.
+    assert m["rm_acc"] > 0.6
+    assert res["config"]["method"] == "ppo" and res["config"]["d_model"] == 32 and res["config"]["flip_prob"] == 0.25
+    assert res["meta"]["preset"] == "xs"
+    pts = read_points(reference / "out" / "metrics.jsonl")
+    assert sorted(s for (n, s) in pts if n == "sft_loss") == list(range(1, 31))
+    assert sorted(s for (n, s) in pts if n == "rm_loss") == list(range(31, 51))
+    assert sorted(s for (n, s) in pts if n == "kl_to_sft") == list(range(51, 57))
+    assert {s for (n, s) in pts if n in ("rm_acc", "win_rate", "lc_win_rate")} == {50, 56}
+    assert pts[("sft_loss", 30)] < pts[("sft_loss", 1)] - 0.5  # SFT learned something
+
+
+def test_sigterm_checkpoint_resume_same_curve(reference, tmp_path):
+    cfg_path = write_config(tmp_path, {**TINY, "step_sleep": 0.05})
+    e = env(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "ladder_jobs", "run", "--kind", "rlhf", "--config", str(cfg_path)],
+                            env=e, cwd=JOBS_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "out" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # stop inside the RM phase, after the step-40 checkpoint
+        if metrics.exists() and any(json.loads(l)["step"] >= 42 for l in metrics.read_text().splitlines()):
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    stopped_at = max(int(p.name[5:13]) for p in (tmp_path / "ckpt").glob("ckpt-*.pt"))
+    assert 42 <= stopped_at < 56
+    r = run_job(["run", "--kind", "rlhf", "--config", str(cfg_path)], e, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert f"resuming rlhf from checkpoint at step {stopped_at}" in r.stderr
+    # Exactly the uninterrupted run's numbers (CPU determinism + resume): the whole curve and result.
+    assert points(tmp_path) == points(reference)
+    strip = lambda m: {k: v for k, v in m.items() if k not in TIMING}
+    assert strip(result(tmp_path)["metrics"]) == strip(result(reference)["metrics"])
+    assert result(tmp_path)["meta"]["resumed_from_step"] == stopped_at
+
+
+@pytest.mark.parametrize("method", ["sft", "best_of_n", "expert_iteration"])
+def test_other_methods_run(tmp_path, method):
+    r = run_rlhf(tmp_path, {**TINY, "method": method, "rl_steps": 2})
+    assert r.returncode == 0, r.stderr
+    m = result(tmp_path)["metrics"]
+    assert m["steps"] == (52 if method == "expert_iteration" else 50)
+    if method == "sft":  # a fresh sample of the reference policy itself
+        assert m["kl_to_sft"] == 0.0 and abs(m["true_win_rate"] - 0.5) < 0.15
+    if method == "best_of_n":
+        assert m["kl_to_sft"] == pytest.approx(1.386294 - 0.75, abs=1e-5)  # log 4 - 3/4
+
+
+@pytest.mark.parametrize(
+    "override,needle",
+    [({"no_such_key": 1}, "no_such_key"), ({"method": "dpo"}, "method"), ({"d_model": 1.5}, "d_model"),
+     ({"flip_prob": 0.7}, "flip_prob"), ({"n_heads": 5}, "n_heads")],
+)
+def test_bad_config_exits_2(tmp_path, override, needle):
+    r = run_rlhf(tmp_path, {**TINY, **override}, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert needle in r.stderr
