@@ -21,7 +21,7 @@ import { Command, CommanderError } from 'commander';
 import { codeVersion } from '../core/code-version';
 import { migrateDatabase, openDatabase, type Database } from '../core/db/client';
 import { readSettings } from '../core/settings';
-import { SpecError } from '../core/spec/spec';
+import { SpecError, type SweepSpec } from '../core/spec/spec';
 import { cancelSweep, launchSweep, waitForSweep, type LaunchContext } from '../core/sweeps/launch';
 import { leaderboard, listSweeps, requireSweep, resultMetricNames, sweepProgress } from '../core/sweeps/store';
 import { ImportError, importSweep, parseImportCsv, parseImportJson } from '../core/sweeps/import';
@@ -105,7 +105,8 @@ async function followSweep(ctx: LaunchContext, sweepId: string, quiet: boolean):
   return done;
 }
 
-async function defaultMetric(database: Database, sweepId: string, spec: { promotion?: { metric: string } }): Promise<string | null> {
+async function defaultMetric(database: Database, sweepId: string, spec: SweepSpec): Promise<string | null> {
+  if (spec.analysis) return spec.analysis.metric;
   if (spec.promotion) return spec.promotion.metric;
   const names = await resultMetricNames(database.db, sweepId);
   return names.includes('loss') ? 'loss' : (names[0] ?? null);
@@ -113,7 +114,7 @@ async function defaultMetric(database: Database, sweepId: string, spec: { promot
 
 async function printResults(database: Database, sweepId: string, metric: string | undefined, asJson: boolean): Promise<void> {
   const sweep = await requireSweep(database.db, sweepId);
-  const chosen = metric ?? (await defaultMetric(database, sweepId, sweep.spec as { promotion?: { metric: string } }));
+  const chosen = metric ?? (await defaultMetric(database, sweepId, sweep.spec as SweepSpec));
   if (!chosen) {
     if (asJson) json({ sweep: sweepId, metric: null, rows: [] });
     else print(`sweep ${sweepId} has no results yet`);
@@ -214,7 +215,7 @@ export function buildProgram(): Command {
   program
     .command('results')
     .argument('<id>', 'sweep id')
-    .option('--metric <name>', 'final-result metric to rank by (default: the promotion metric, else loss)')
+    .option('--metric <name>', 'final-result metric to rank by (default: the analysis or promotion metric, else loss)')
     .option('--json', 'machine-readable output')
     .action((id: string, opts: { metric?: string; json?: boolean }) =>
       withDatabase(({ database }) => printResults(database, id, opts.metric, !!opts.json)),

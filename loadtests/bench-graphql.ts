@@ -448,6 +448,9 @@ async function main(): Promise<void> {
   try {
     const { db, pool } = stack.database;
     const seeded = await seed(stack, opts);
+    // Node's HTTP server closes idle keep-alive sockets after 5 s, less than a slow round can
+    // take between two HTTP requests; fetch would then race the close ("other side closed").
+    stack.api.server.keepAliveTimeout = 10 * 60_000;
     const { token } = await createApiToken(db, { project: 'bench', role: 'viewer', name: 'bench-graphql' });
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
     const post = async (where: 'in-process' | 'http', query: string, variables: Record<string, unknown>): Promise<string> => {

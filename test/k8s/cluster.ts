@@ -130,7 +130,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
       '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
       '--initial-cluster', `default=http://127.0.0.1:${peerPort}`,
-      '--listen-metrics-urls', '',
       '--unsafe-no-fsync',
       '--log-level', 'warn',
     ]);

@@ -201,6 +201,9 @@ describe('LocalExecutor', () => {
       assert.equal(env.get('LADDER_OUTPUT_DIR'), path.join(executor.execDir(launch.executionId), 'output'));
       assert.equal(env.get('PYTHONPATH')!.split(path.delimiter)[0], path.join(REPO_ROOT, 'jobs'));
       assert.equal(env.get('PYTHONUNBUFFERED'), '1');
+      // Math libraries get the CPUs the spec asked for (unless the worker pins them itself).
+      const cpus = String(Math.max(1, Math.floor(launch.resources.cpu)));
+      assert.equal(env.get('OMP_NUM_THREADS'), process.env.OMP_NUM_THREADS ?? cpus);
       assert.equal(env.has('CUDA_VISIBLE_DEVICES'), false); // no GPUs on this executor
       await executor.cancel(ref);
     } finally {

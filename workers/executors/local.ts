@@ -414,6 +414,11 @@ export class LocalExecutor implements Executor {
     const inheritedPythonPath = process.env.PYTHONPATH;
     env.PYTHONPATH = inheritedPythonPath ? `${this.jobsDir}${path.delimiter}${inheritedPythonPath}` : this.jobsDir;
     env.PYTHONUNBUFFERED = '1';
+    // Trials share the machine's cores: each math library gets the CPUs the spec asked for, not
+    // one thread per core each (oversubscription made two parallel torch jobs ~2x slower).
+    const threads = String(Math.max(1, Math.floor(launch.resources.cpu ?? 1)));
+    env.OMP_NUM_THREADS ??= threads;
+    env.MKL_NUM_THREADS ??= threads;
     env.LADDER_CHECKPOINT_DIR = ckptDir;
     env.LADDER_OUTPUT_DIR = path.join(dir, 'output');
     if (this.gpus.length > 0) {
