@@ -103,8 +103,25 @@ export interface TemporalServer {
   stop(): Promise<void>;
 }
 
-/** Start `temporal server start-dev` and resolve once its frontend answers gRPC. */
+/**
+ * Start `temporal server start-dev` and resolve once its frontend answers gRPC.
+ *
+ * Ports are picked free just before the server binds them, and the dev server picks more of its
+ * own internally, so another process (or the server itself) can take one in between. Such a
+ * start fails fast with "address already in use"; it is retried with fresh ports.
+ */
 export async function startTemporal(opts: StartTemporalOptions = {}): Promise<TemporalServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startTemporalOnce(opts);
+    } catch (err) {
+      const portClash = /address already in use/.test((err as Error).message);
+      if (!portClash || opts.port !== undefined || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startTemporalOnce(opts: StartTemporalOptions): Promise<TemporalServer> {
   const bin = await ensureTemporalCli();
   const namespace = opts.namespace ?? 'default';
   const port = opts.port ?? (await freePort());
