@@ -16,7 +16,6 @@ seed, so a run resumed inside the RM phase rebuilds it bit for bit instead of st
 from __future__ import annotations
 
 import copy
-import resource
 import time
 
 import numpy as np
@@ -24,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ladder_jobs.checkpoint import CheckpointStore
+from ladder_jobs.torch_utils import peak_mem_mb, pick_device
 from ladder_jobs.kinds.rlhf import annotators as A
 from ladder_jobs.kinds.rlhf import lc_eval
 from ladder_jobs.kinds.rlhf import task as T
@@ -42,13 +42,6 @@ def np_rng(cfg, stream, step=0) -> np.random.Generator:
 def torch_gen(cfg, stream, step=0) -> torch.Generator:
     return torch.Generator().manual_seed(stable_seed(cfg["seed"], stream, step) & (2**63 - 1))
 
-
-def pick_device(cfg: dict) -> torch.device:
-    if cfg["device"] == "cuda" or (cfg["device"] == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise RuntimeError("device=cuda but torch sees no CUDA device")
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 class Run:
@@ -314,14 +307,9 @@ class Run:
         return res
 
 
-def peak_mem_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
 
 def train(cfg: dict, ctx) -> None:
-    device = pick_device(cfg)
+    device = pick_device(cfg["device"])
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)  # same numbers twice and across a resume
     else:

@@ -8,37 +8,18 @@ of the step, so the steps after a resume compute the same numbers as an uninterr
 from __future__ import annotations
 
 import math
-import resource
 import time
 
 import torch
 import torch.nn.functional as F
 
 from ladder_jobs.checkpoint import CheckpointStore
+from ladder_jobs.torch_utils import autocast_ctx, peak_mem_mb, pick_device, warmup_cosine_lr
 from ladder_jobs.kinds.ttt.data import Data
 from ladder_jobs.kinds.ttt.model import LM, n_params
 
 
-def pick_device(cfg: dict) -> torch.device:
-    if cfg["device"] == "cuda" or (cfg["device"] == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise RuntimeError("device=cuda but torch sees no CUDA device")
-        return torch.device("cuda")
-    return torch.device("cpu")
 
-
-def lr_at(cfg: dict, step: int) -> float:
-    """Linear warmup over `warmup` steps, then cosine from lr down to lr / 10 at the last step."""
-    if step <= cfg["warmup"]:
-        return cfg["lr"] * step / max(1, cfg["warmup"])
-    frac = (step - cfg["warmup"]) / max(1, cfg["steps"] - cfg["warmup"])
-    return cfg["lr"] * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, frac))))
-
-
-def peak_mem_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
 def make_optimizer(model: torch.nn.Module, cfg: dict) -> torch.optim.Optimizer:
@@ -48,11 +29,6 @@ def make_optimizer(model: torch.nn.Module, cfg: dict) -> torch.optim.Optimizer:
     groups = [{"params": decay, "weight_decay": cfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg["lr"], betas=(0.9, 0.95))
 
-
-def autocast_ctx(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return torch.autocast(device_type="cpu", enabled=False)
 
 
 @torch.no_grad()
@@ -80,7 +56,7 @@ def bucket_losses(per_pos: torch.Tensor, n_buckets: int) -> dict:
 
 
 def train(cfg: dict, ctx) -> None:
-    device = pick_device(cfg)
+    device = pick_device(cfg["device"])
     if device.type == "cpu":
         # Same numbers twice and across a resume. (On CUDA we favour speed: cuBLAS/SDPA kernels
         # are not all deterministic, and bitwise resume is only promised on CPU.)
@@ -141,7 +117,7 @@ def train(cfg: dict, ctx) -> None:
             ctx.stop(snapshot(step - 1), step - 1)  # checkpoint the completed step, exit 143
         t0 = time.perf_counter()
         for group in opt.param_groups:
-            group["lr"] = lr_at(cfg, step)
+            group["lr"] = warmup_cosine_lr(cfg, step)
         x, y = data.get_batch(step)  # (B,T), (B,T)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with autocast_ctx(device):

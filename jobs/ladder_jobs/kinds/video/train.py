@@ -7,7 +7,6 @@ step, so the steps after a resume compute the same numbers as an uninterrupted r
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
@@ -15,30 +14,12 @@ import torch
 import torch.nn.functional as F
 
 from ladder_jobs.checkpoint import CheckpointStore
+from ladder_jobs.torch_utils import autocast_ctx, pick_device, warmup_cosine_lr
 from ladder_jobs.kinds.video.data import SAMPLINGS, TASKS, VideoData
 from ladder_jobs.kinds.video.model import VideoClassifier, n_params
 
 
-def pick_device(cfg: dict) -> torch.device:
-    if cfg["device"] == "cuda" or (cfg["device"] == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise RuntimeError("device=cuda but torch sees no CUDA device")
-        return torch.device("cuda")
-    return torch.device("cpu")
 
-
-def lr_at(cfg: dict, step: int) -> float:
-    """Linear warmup over `warmup` steps, then cosine from lr down to lr / 10 at the last step."""
-    if step <= cfg["warmup"]:
-        return cfg["lr"] * step / max(1, cfg["warmup"])
-    frac = (step - cfg["warmup"]) / max(1, cfg["steps"] - cfg["warmup"])
-    return cfg["lr"] * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, frac))))
-
-
-def autocast_ctx(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return torch.autocast(device_type="cpu", enabled=False)
 
 
 def to_device(batch: dict, device: torch.device) -> tuple:
@@ -73,7 +54,7 @@ def evaluate(model, data: VideoData, cfg: dict, device: torch.device) -> dict:
 
 
 def train(cfg: dict, ctx) -> None:
-    device = pick_device(cfg)
+    device = pick_device(cfg["device"])
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)  # same numbers twice and across a resume
     else:  # on CUDA we favour speed: bitwise resume is only promised on CPU
@@ -129,7 +110,7 @@ def train(cfg: dict, ctx) -> None:
             ctx.stop(snapshot(step - 1), step - 1)  # checkpoint the completed step, exit 143
         t0 = time.perf_counter()
         for group in opt.param_groups:
-            group["lr"] = lr_at(cfg, step)
+            group["lr"] = warmup_cosine_lr(cfg, step)
         batch = data.train_batch(step)
         video, lengths, labels = to_device(batch, device)
         with autocast_ctx(device):
