@@ -1,11 +1,12 @@
 /** The `ladder` command as a user runs it: a separate process, against a real stack. */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createTestStack, REPO_ROOT, type TestStack } from '../test/harness';
+import { freePort } from '../stack/ports';
+import { createTestStack, eventually, REPO_ROOT, type TestStack } from '../test/harness';
 
 interface CliResult {
   code: number;
@@ -150,6 +151,30 @@ describe('ladder CLI', () => {
     const noMetric = await ladder(['import', writeSpec('nometric.csv', 'variant,scale,seed\na,1,0\n')]);
     assert.match(noMetric.stderr, /names no metric column/);
     assert.equal(await sweepCount(), before);
+  });
+
+  it('serves the API from the environment (`ladder serve`, the deployment entry point)', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'cli', 'bin.js'), 'serve', '--host', '127.0.0.1'], {
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        DATABASE_URL: stack.databaseUrl,
+        TEMPORAL_ADDRESS: stack.temporalAddress,
+        LADDER_INGEST_SECRET: stack.ingestSecret,
+        LADDER_PORT: String(port),
+      },
+      stdio: 'ignore',
+    });
+    try {
+      const ready = await eventually('`ladder serve` to answer /readiness', async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/readiness`).catch(() => null);
+        return res?.status === 200 ? res : null;
+      }, 30_000);
+      assert.deepEqual(Object.keys(await ready.json()).sort(), ['postgres', 'temporal']);
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 
   it('says clearly when there is no stack to talk to, or no such sweep', async () => {

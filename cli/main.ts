@@ -3,6 +3,7 @@
  *
  *   ladder demo [--exit]                     embedded stack + the demo sweep, then keeps serving
  *   ladder dev                               embedded stack in the foreground
+ *   ladder serve                             the API server alone, configured from the environment
  *   ladder migrate                           apply database migrations
  *   ladder sweep submit FILE [--wait] [--json] [--rerun]
  *   ladder sweep status ID [--json]
@@ -20,7 +21,9 @@ import { Client, Connection } from '@temporalio/client';
 import { Command, CommanderError } from 'commander';
 import { codeVersion } from '../core/code-version';
 import { migrateDatabase, openDatabase, type Database } from '../core/db/client';
-import { readSettings } from '../core/settings';
+import { createLogger } from '../core/log';
+import { readSettings, requireSetting } from '../core/settings';
+import { createApiServer } from '../graphql/server';
 import { SpecError, type SweepSpec } from '../core/spec/spec';
 import { cancelSweep, launchSweep, waitForSweep, type LaunchContext } from '../core/sweeps/launch';
 import { leaderboard, listSweeps, requireSweep, resultMetricNames, sweepProgress } from '../core/sweeps/store';
@@ -278,6 +281,35 @@ export function buildProgram(): Command {
         else print(formatAnalysis(analysis));
       }),
     );
+
+  program
+    .command('serve')
+    .description('run the API server (GraphQL, ingest, dashboard) against DATABASE_URL; the deployment entry point')
+    .option('--host <host>', 'interface to listen on', process.env.LADDER_HOST ?? '0.0.0.0')
+    .action(async (opts: { host: string }) => {
+      const settings = readSettings();
+      const databaseUrl = requireSetting(settings, 'DATABASE_URL');
+      const ingestSecret = requireSetting(settings, 'LADDER_INGEST_SECRET');
+      const database = openDatabase(databaseUrl);
+      await migrateDatabase(database);
+      const connection = settings.TEMPORAL_ADDRESS ? await Connection.connect({ address: settings.TEMPORAL_ADDRESS }) : null;
+      const log = createLogger('api');
+      const api = createApiServer({
+        database,
+        ingestSecret,
+        log: log.warn,
+        temporal: connection
+          ? { client: new Client({ connection, namespace: settings.TEMPORAL_NAMESPACE }), taskQueue: settings.LADDER_TASK_QUEUE }
+          : undefined,
+        executor: settings.LADDER_EXECUTOR,
+      });
+      const url = await api.listen(settings.LADDER_PORT, opts.host);
+      log.info('API server listening', { url, temporal: settings.TEMPORAL_ADDRESS ?? 'not configured (mutations disabled)' });
+      await untilInterrupted();
+      await api.close();
+      await connection?.close();
+      await database.close();
+    });
 
   program
     .command('dev')

@@ -9,7 +9,7 @@ const settingsSchema = z.object({
   TEMPORAL_ADDRESS: z.string().regex(/^[^\s:/]+:\d+$/, 'must be host:port').optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   LADDER_TASK_QUEUE: z.string().min(1).default('ladder'),
-  LADDER_EXECUTOR: z.enum(['local', 'simulated']).default('local'),
+  LADDER_EXECUTOR: z.enum(['local', 'kubernetes', 'simulated']).default('local'),
   /** Base URL jobs push results to, as they see it (…/ingest/v1). */
   LADDER_INGEST_URL: z.string().url().optional(),
   LADDER_INGEST_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),

@@ -266,6 +266,7 @@ export function createActivities(deps: ActivityDeps) {
           kind,
           config: trial.config as Record<string, unknown>,
           resources: spec.resources,
+          timeoutSeconds: spec.timeoutSeconds,
           env: {
             LADDER_TRIAL_ID: trialId,
             LADDER_INGEST_URL: deps.ingest.url,

@@ -1,3 +1,4 @@
+import { kubernetesExecutorFromEnv } from './executors/kubernetes-config';
 import { LocalExecutor } from './executors/local';
 import { SimulatedExecutor } from './executors/simulated';
 import type { Executor } from './executors/types';
@@ -7,11 +8,17 @@ export interface ExecutorSettings {
   python?: string;
 }
 
-/** Executors by name: `local` runs real jobs as processes; `simulated` runs none (tests, capacity). */
-export function createExecutor(name: 'local' | 'simulated', settings: ExecutorSettings = {}): Executor {
+/**
+ * Executors by name: `local` runs real jobs as processes, `kubernetes` as Jobs in a cluster
+ * (configured from LADDER_K8S_* variables, see executors/kubernetes-config.ts); `simulated` runs
+ * none (tests, capacity).
+ */
+export function createExecutor(name: 'local' | 'kubernetes' | 'simulated', settings: ExecutorSettings = {}): Executor {
   switch (name) {
     case 'local':
       return new LocalExecutor({ runRoot: settings.runRoot, python: settings.python });
+    case 'kubernetes':
+      return kubernetesExecutorFromEnv();
     case 'simulated':
       return new SimulatedExecutor();
   }

@@ -150,6 +150,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       '--service-cluster-ip-range', '10.96.0.0/16',
       '--kubelet-certificate-authority', path.join(dir, 'ca.crt'),
       '--allow-privileged',
+      // New nodes would get node.kubernetes.io/not-ready:NoSchedule, which only the node
+      // lifecycle controller removes; that controller is not run (KWOK nodes heartbeat slowly).
+      '--disable-admission-plugins', 'TaintNodesByCondition',
       '--enable-priority-and-fairness=false',
       '--profiling=false',
       '--endpoint-reconciler-type', 'none',

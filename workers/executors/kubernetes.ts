@@ -352,7 +352,7 @@ export class KubernetesExecutor implements Executor {
     const gpu = o.gpuResourceName ?? 'nvidia.com/gpu';
     const limits: Record<string, string> = { memory: launch.resources.memory };
     if (launch.resources.gpus > 0) limits[gpu] = String(launch.resources.gpus);
-    const timeoutSeconds = (launch as JobLaunch & { timeoutSeconds?: number }).timeoutSeconds;
+    const timeoutSeconds = launch.timeoutSeconds;
     const env: k8s.V1EnvVar[] = [];
     for (const [k, v] of Object.entries(launch.env)) {
       if (k === 'LADDER_INGEST_TOKEN') continue;

@@ -34,6 +34,8 @@ export interface JobLaunch {
   env: Record<string, string>;
   /** Labels for bookkeeping (sweep, rung, project); executors may attach them to what they create. */
   labels: Record<string, string>;
+  /** Per-attempt time limit from the spec; executors that can enforce it themselves (a Job's deadline) do. */
+  timeoutSeconds?: number;
 }
 
 /** What the executor returns from submit; carried in heartbeat details so a new worker can resume. */
