@@ -16,7 +16,8 @@
  * per series, every other trial c × (rung + 1) steps with c chosen so that the total reaches
  * --points. By default the primary key and the foreign key of metric_points are dropped for
  * the load and added back afterwards with their original definitions, validated over every row
- * (what pg_restore does); --keep-constraints loads with both in place (about 4× slower here).
+ * (what pg_restore does); --keep-constraints loads with both in place (several times slower: a
+ * per-row FK trigger and index insert).
  * Then VACUUM (ANALYZE) and a checkpoint, so that neither autovacuum nor hint-bit writes land in
  * the measurements. Seeding time and table sizes are printed.
  *
@@ -33,7 +34,9 @@
  *   bare SQL             the resolver's own statement, captured from the pool during a GraphQL
  *                        request (text, parameters, row mode and type parsers) and replayed with
  *                        `pool.query`; for metrics it is also checked to be exactly what
- *                        `downsampleSql` (graphql/data.ts) compiles to.
+ *                        `downsampleSql` (graphql/data.ts) compiles to; for the leaderboard
+ *                        also every statement of the request (token check, sweep lookup,
+ *                        leaderboard) replayed in sequence.
  * Every answer is checked: the GraphQL data must equal the bare SQL rows (same values, bit for
  * bit), the leaderboard must cover every variant × rung with the right seed counts, and every
  * downsampled series must hold ≤ 500 points, its stored point count and its global min and max.
