@@ -53,7 +53,7 @@ import { parseSweepSpec } from '../core/spec/spec';
 import { createSweep } from '../core/sweeps/store';
 import { downsampleSql } from '../graphql/data';
 import { createTestStack, type TestStack } from '../test/harness';
-import { check, CheckFailed, fmt, median, percentile, printTable } from './common';
+import { check, CheckFailed, fmt, intFlag, median, percentile, printTable } from './common';
 
 interface Options {
   sweeps: number;
@@ -93,18 +93,13 @@ function parseOptions(): Options {
     );
     process.exit(0);
   }
-  const int = (name: string, text: string, min = 1): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${JSON.stringify(text)}`);
-    return n;
-  };
   const opts: Options = {
-    sweeps: int('sweeps', values.sweeps),
-    trials: int('trials', values.trials),
-    points: int('points', values.points),
-    reps: int('reps', values.reps),
-    budget: int('budget', values.budget),
-    deadline: int('deadline', values.deadline),
+    sweeps: intFlag('sweeps', values.sweeps),
+    trials: intFlag('trials', values.trials),
+    points: intFlag('points', values.points),
+    reps: intFlag('reps', values.reps),
+    budget: intFlag('budget', values.budget),
+    deadline: intFlag('deadline', values.deadline),
     keepConstraints: values['keep-constraints'],
   };
   const perSweep = opts.trials / opts.sweeps;

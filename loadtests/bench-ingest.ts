@@ -29,7 +29,7 @@ import { ingestToken } from '../core/ingest/tokens';
 import { parseSweepSpec } from '../core/spec/spec';
 import { createSweep } from '../core/sweeps/store';
 import { createTestStack, type TestStack } from '../test/harness';
-import { check, CheckFailed, fmt, median, printTable, runPool } from './common';
+import { check, CheckFailed, fmt, intFlag, median, printTable, runPool } from './common';
 
 interface Options {
   points: number;
@@ -60,18 +60,13 @@ function parseOptions(): Options {
     );
     process.exit(0);
   }
-  const int = (name: string, text: string, min = 1): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${JSON.stringify(text)}`);
-    return n;
-  };
   const opts: Options = {
-    points: int('points', values.points),
-    senders: int('senders', values.senders),
-    trials: int('trials', values.trials),
-    batch: int('batch', values.batch),
-    reps: int('reps', values.reps),
-    baselineBatch: int('baseline-batch', values['baseline-batch']),
+    points: intFlag('points', values.points),
+    senders: intFlag('senders', values.senders),
+    trials: intFlag('trials', values.trials),
+    batch: intFlag('batch', values.batch),
+    reps: intFlag('reps', values.reps),
+    baselineBatch: intFlag('baseline-batch', values['baseline-batch']),
     psql: !values['no-psql'],
   };
   if (opts.batch > 50_000) throw new Error('--batch must be at most 50000 (the route refuses larger batches)');

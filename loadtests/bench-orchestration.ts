@@ -34,7 +34,7 @@ import { launchSweep, waitForSweep, type LaunchContext } from '../core/sweeps/la
 import type { SweepSpecInput } from '../core/spec/spec';
 import { createTestStack, REPO_ROOT, type TestStack } from '../test/harness';
 import type { Executor } from '../workers/executors/types';
-import { check, CheckFailed, fmt, median, percentile, printTable, runPool } from './common';
+import { check, CheckFailed, fmt, intFlag, median, percentile, printTable, runPool } from './common';
 
 function resolvePython(command: string): string {
   try {
@@ -68,19 +68,14 @@ function parseOptions(): Options {
     );
     process.exit(0);
   }
-  const int = (name: string, text: string, min = 1): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${JSON.stringify(text)}`);
-    return n;
-  };
-  const polls = values.poll.split(',').map((p) => int('poll', p.trim()));
-  const trials = int('trials', values.trials);
+  const polls = values.poll.split(',').map((p) => intFlag('poll', p.trim()));
+  const trials = intFlag('trials', values.trials);
   if (trials > 1000) throw new Error('--trials must be at most 1000 (the spec allows at most 1000 seeds)');
   return {
     trials,
-    concurrency: int('concurrency', values.concurrency),
+    concurrency: intFlag('concurrency', values.concurrency),
     polls: [...new Set(polls)],
-    reps: int('reps', values.reps),
+    reps: intFlag('reps', values.reps),
   };
 }
 

@@ -50,3 +50,10 @@ export class CheckFailed extends Error {
 export function check(condition: unknown, message: string): asserts condition {
   if (!condition) throw new CheckFailed(message);
 }
+
+/** Parses an integer command-line flag, naming the flag when the value is not one. */
+export function intFlag(name: string, text: string, min = 1): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${JSON.stringify(text)}`);
+  return n;
+}
