@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { canonicalJson, trialIdentity } from './identity';
 import { deepMerge, planSweep, setPath, type Config } from './planner';
-import { parseSweepSpec, type SweepSpecInput } from './spec';
+import { parseSweepSpec, SpecError, type SweepSpecInput } from './spec';
 
 const CODE = 'code-v1';
 
@@ -30,7 +30,10 @@ describe('planSweep: shape', () => {
       name: 'a',
       kind: 'ttt',
       grid: { lr: [1, 2, 3] },
-      variants: [{ name: 'x' }, { name: 'y' }],
+      variants: [
+        { name: 'x', config: { arch: 'x' } },
+        { name: 'y', config: { arch: 'y' } },
+      ],
       seeds: [5, 9],
       scale: { key: 'width', rungs: [64, 128] },
     });
@@ -246,7 +249,17 @@ const plannerSpecArb: fc.Arbitrary<SweepSpecInput> = fc
     },
     { requiredKeys: ['kind'], noNullPrototype: true },
   )
-  .map((s) => ({ name: 'prop-sweep', ...s }) as SweepSpecInput);
+  .map((s) => ({ name: 'prop-sweep', ...s }) as SweepSpecInput)
+  // Specs whose variants collapse into one config are refused by the planner (tested below).
+  .filter((input) => {
+    try {
+      plan(input);
+      return true;
+    } catch (err) {
+      if (err instanceof SpecError) return false;
+      throw err;
+    }
+  });
 
 /** Small deterministic PRNG so a shuffle is reproducible from fast-check's seed. */
 function rng(seed: number): () => number {
@@ -374,6 +387,26 @@ describe('planSweep: properties', () => {
         assert.notEqual(trialIdentity({ kind: input.kind, config: changed, seed: t.seed, codeVersion: CODE }), t.identity);
       }),
       { numRuns: 100 },
+    );
+  });
+});
+
+describe('planSweep: collapsing variants', () => {
+  it('refuses a spec whose variants resolve to the same config, naming the rung', () => {
+    // The rung's config replaces the object the dotted grid key writes into, so both grid
+    // values end up as the same trial.
+    const input: SweepSpecInput = {
+      name: 'collapse',
+      kind: 'synthetic',
+      grid: { 'g.a': [0, 1] },
+      scale: { key: 's', rungs: [{ name: 'small', value: 1, config: { g: 0 } }] },
+    };
+    assert.throws(
+      () => plan(input),
+      (err: unknown) =>
+        err instanceof SpecError &&
+        err.issues[0]!.path === 'scale.rungs[0]' &&
+        /resolve to the same config on rung "small"/.test(err.issues[0]!.message),
     );
   });
 });

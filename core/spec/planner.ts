@@ -7,7 +7,7 @@
  */
 import { canonicalJson, trialIdentity } from './identity';
 import type { SweepSpec } from './spec';
-import { rungNames } from './spec';
+import { rungNames, SpecError } from './spec';
 
 export type Config = Record<string, unknown>;
 
@@ -101,6 +101,21 @@ export function planSweep(spec: SweepSpec, codeVersion: string): Plan {
         });
       }
     }
+  }
+  // Two variants that resolve to the same config (a rung's config replacing the object a grid key
+  // writes into, say) would be the same trial twice: a spec error, not something to run.
+  const seen = new Map<string, PlannedTrial>();
+  for (const t of trials) {
+    const twin = seen.get(t.identity);
+    if (twin) {
+      throw new SpecError([
+        {
+          path: spec.scale ? `scale.rungs[${t.rung.index}]` : 'grid',
+          message: `variants "${twin.variant.name}" and "${t.variant.name}" resolve to the same config on rung "${t.rung.name}"`,
+        },
+      ]);
+    }
+    seen.set(t.identity, t);
   }
   return { variants, rungs, seeds, trials };
 }
