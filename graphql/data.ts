@@ -7,7 +7,10 @@
 import DataLoader from 'dataloader';
 import { and, asc, desc, eq, getTableColumns, inArray, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../core/db/client';
-import { analyses, events, sweeps, trials, TRIAL_STATUSES, type TrialStatus } from '../core/db/schema';
+import { analyses, events, sweeps, trials, type TrialStatus } from '../core/db/schema';
+import { sweepsProgress, type SweepProgress } from '../core/sweeps/progress';
+
+export type { RungProgress, StatusCounts, SweepProgress } from '../core/sweeps/progress';
 
 export type SweepRow = typeof sweeps.$inferSelect;
 export type TrialRow = typeof trials.$inferSelect & { projectId: string };
@@ -27,96 +30,6 @@ export function decodeCursor(cursor: string): unknown[] | null {
   } catch {
     return null;
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Progress
-
-export type StatusCounts = Record<TrialStatus, number>;
-
-export interface RungProgress {
-  rungIndex: number;
-  rungName: string;
-  total: number;
-  counts: StatusCounts;
-  gpuSeconds: number;
-  wallSeconds: number;
-  /** Mean GPU-seconds of the finished (succeeded/failed, not reused) trials of this rung × planned+running; null when none finished yet. */
-  estimatedGpuSecondsRemaining: number | null;
-}
-
-export interface SweepProgress {
-  total: number;
-  counts: StatusCounts;
-  gpuSeconds: number;
-  wallSeconds: number;
-  estimatedGpuSecondsRemaining: number | null;
-  rungs: RungProgress[];
-}
-
-const zeroCounts = (): StatusCounts => Object.fromEntries(TRIAL_STATUSES.map((s) => [s, 0])) as StatusCounts;
-
-async function loadProgress(db: Db, sweepIds: readonly string[]): Promise<SweepProgress[]> {
-  const finished = sql`${trials.reusedFrom} is null and ${trials.status} in ('succeeded', 'failed')`;
-  const rows = await db
-    .select({
-      sweepId: trials.sweepId,
-      rungIndex: trials.rungIndex,
-      rungName: trials.rungName,
-      status: trials.status,
-      n: sql<number>`count(*)::int`,
-      gpuSeconds: sql<number>`coalesce(sum(${trials.gpuSeconds}), 0)::float8`,
-      wallSeconds: sql<number>`coalesce(sum(${trials.wallSeconds}), 0)::float8`,
-      finishedN: sql<number>`(count(*) filter (where ${finished}))::int`,
-      finishedGpu: sql<number>`coalesce(sum(${trials.gpuSeconds}) filter (where ${finished}), 0)::float8`,
-    })
-    .from(trials)
-    .where(inArray(trials.sweepId, [...sweepIds]))
-    .groupBy(trials.sweepId, trials.rungIndex, trials.rungName, trials.status)
-    .orderBy(trials.sweepId, trials.rungIndex);
-  const acc = new Map<string, Map<number, RungProgress & { finishedN: number; finishedGpu: number }>>();
-  for (const row of rows) {
-    let rungs = acc.get(row.sweepId);
-    if (!rungs) acc.set(row.sweepId, (rungs = new Map()));
-    let rung = rungs.get(row.rungIndex);
-    if (!rung) {
-      rung = {
-        rungIndex: row.rungIndex,
-        rungName: row.rungName,
-        total: 0,
-        counts: zeroCounts(),
-        gpuSeconds: 0,
-        wallSeconds: 0,
-        estimatedGpuSecondsRemaining: null,
-        finishedN: 0,
-        finishedGpu: 0,
-      };
-      rungs.set(row.rungIndex, rung);
-    }
-    rung.counts[row.status] += row.n;
-    rung.total += row.n;
-    rung.gpuSeconds += row.gpuSeconds;
-    rung.wallSeconds += row.wallSeconds;
-    rung.finishedN += row.finishedN;
-    rung.finishedGpu += row.finishedGpu;
-  }
-  return sweepIds.map((id) => {
-    const progress: SweepProgress = { total: 0, counts: zeroCounts(), gpuSeconds: 0, wallSeconds: 0, estimatedGpuSecondsRemaining: 0, rungs: [] };
-    for (const { finishedN, finishedGpu, ...rung } of [...(acc.get(id)?.values() ?? [])].sort((a, b) => a.rungIndex - b.rungIndex)) {
-      const remaining = rung.counts.planned + rung.counts.running;
-      rung.estimatedGpuSecondsRemaining = remaining === 0 ? 0 : finishedN > 0 ? (finishedGpu / finishedN) * remaining : null;
-      progress.rungs.push(rung);
-      progress.total += rung.total;
-      progress.gpuSeconds += rung.gpuSeconds;
-      progress.wallSeconds += rung.wallSeconds;
-      for (const s of TRIAL_STATUSES) progress.counts[s] += rung.counts[s];
-      progress.estimatedGpuSecondsRemaining =
-        progress.estimatedGpuSecondsRemaining === null || rung.estimatedGpuSecondsRemaining === null
-          ? null
-          : progress.estimatedGpuSecondsRemaining + rung.estimatedGpuSecondsRemaining;
-    }
-    return progress;
-  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,7 +288,7 @@ export function createLoaders(db: Db) {
       const byId = new Map(rows.map((r) => [r.id, r]));
       return ids.map((id) => byId.get(id) ?? null);
     }),
-    progress: new DataLoader<string, SweepProgress>((ids) => loadProgress(db, ids)),
+    progress: new DataLoader<string, SweepProgress>((ids) => sweepsProgress(db, ids)),
     trialPage: new DataLoader<string, TrialRow[]>((keys) => loadTrialPages(db, keys)),
     trialCount: new DataLoader<string, number>((keys) => loadTrialCounts(db, keys)),
     leaderboard: new DataLoader<string, LeaderboardEntry[]>((keys) => loadLeaderboards(db, keys)),

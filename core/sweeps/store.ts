@@ -5,8 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { events, projects, sweeps, trials, type SweepStatus, type TrialStatus } from '../db/schema';
+import { events, projects, sweeps, trials, type SweepStatus } from '../db/schema';
 import { planSweep } from '../spec/planner';
+import { sweepsProgress, type RungProgress } from './progress';
 import type { SweepSpec } from '../spec/spec';
 
 export interface CreateSweepOptions {
@@ -123,49 +124,12 @@ export async function listSweeps(db: Db, limit = 50) {
   return db.select().from(sweeps).orderBy(desc(sweeps.createdAt)).limit(limit);
 }
 
-export interface RungProgress {
-  rungIndex: number;
-  rungName: string;
-  counts: Record<TrialStatus, number>;
-  total: number;
-  gpuSeconds: number;
-  wallSeconds: number;
-}
+export type { RungProgress } from './progress';
 
+/** Per-rung progress of one sweep. */
 export async function sweepProgress(db: Db, sweepId: string): Promise<RungProgress[]> {
-  const rows = await db
-    .select({
-      rungIndex: trials.rungIndex,
-      rungName: trials.rungName,
-      status: trials.status,
-      n: sql<number>`count(*)::int`,
-      gpuSeconds: sql<number>`coalesce(sum(${trials.gpuSeconds}), 0)::float8`,
-      wallSeconds: sql<number>`coalesce(sum(${trials.wallSeconds}), 0)::float8`,
-    })
-    .from(trials)
-    .where(eq(trials.sweepId, sweepId))
-    .groupBy(trials.rungIndex, trials.rungName, trials.status)
-    .orderBy(trials.rungIndex);
-  const byRung = new Map<number, RungProgress>();
-  for (const row of rows) {
-    let rung = byRung.get(row.rungIndex);
-    if (!rung) {
-      rung = {
-        rungIndex: row.rungIndex,
-        rungName: row.rungName,
-        counts: { planned: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, skipped: 0 },
-        total: 0,
-        gpuSeconds: 0,
-        wallSeconds: 0,
-      };
-      byRung.set(row.rungIndex, rung);
-    }
-    rung.counts[row.status] += row.n;
-    rung.total += row.n;
-    rung.gpuSeconds += row.gpuSeconds;
-    rung.wallSeconds += row.wallSeconds;
-  }
-  return [...byRung.values()];
+  const [progress] = await sweepsProgress(db, [sweepId]);
+  return progress?.rungs ?? [];
 }
 
 export async function setSweepStatus(db: Db, sweepId: string, status: SweepStatus): Promise<void> {
