@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { mulberry32 } from '../analysis/rng';
 import { canonicalJson, trialIdentity } from './identity';
 import { deepMerge, planSweep, setPath, type Config } from './planner';
 import { parseSweepSpec, SpecError, type SweepSpecInput } from './spec';
@@ -261,18 +262,6 @@ const plannerSpecArb: fc.Arbitrary<SweepSpecInput> = fc
     }
   });
 
-/** Small deterministic PRNG so a shuffle is reproducible from fast-check's seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Rebuilds every plain object with its keys in a random order; arrays keep their order. */
 function shuffleKeys(value: unknown, next: () => number): unknown {
   if (Array.isArray(value)) return value.map((v) => shuffleKeys(v, next));
@@ -321,7 +310,7 @@ describe('planSweep: properties', () => {
   it('key order anywhere in the spec never changes the plan or its identities', () => {
     fc.assert(
       fc.property(plannerSpecArb, fc.integer(), (input, seed) => {
-        const shuffled = shuffleKeys(input, rng(seed)) as SweepSpecInput;
+        const shuffled = shuffleKeys(input, mulberry32(seed)) as SweepSpecInput;
         const a = plan(input);
         const b = plan(shuffled);
         assert.deepEqual(

@@ -34,3 +34,22 @@ def peak_mem_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def training_state(model: torch.nn.Module, opt: torch.optim.Optimizer, device: torch.device) -> dict:
+    """Model, optimizer and RNG states: what a checkpoint needs to resume the same curve."""
+    return {
+        "model": model.state_dict(),
+        "opt": opt.state_dict(),
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
+    }
+
+
+def restore_training_state(state: dict, model: torch.nn.Module, opt: torch.optim.Optimizer, device: torch.device) -> None:
+    """The inverse of `training_state`."""
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["opt"])
+    torch.set_rng_state(state["rng"])
+    if device.type == "cuda" and state.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(state["cuda_rng"])

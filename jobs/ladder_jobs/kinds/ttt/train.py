@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ladder_jobs.checkpoint import CheckpointStore
-from ladder_jobs.torch_utils import autocast_ctx, peak_mem_mb, pick_device, warmup_cosine_lr
+from ladder_jobs.torch_utils import autocast_ctx, peak_mem_mb, pick_device, restore_training_state, training_state, warmup_cosine_lr
 from ladder_jobs.kinds.ttt.data import Data
 from ladder_jobs.kinds.ttt.model import LM, n_params
 
@@ -85,11 +85,7 @@ def train(cfg: dict, ctx) -> None:
     resumed = ctx.load_checkpoint()
     if resumed is not None:
         state, start = resumed
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        torch.set_rng_state(state["rng"])
-        if device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"])
+        restore_training_state(state, model, opt, device)
         train_time, train_tokens, result = state["train_time"], state["train_tokens"], state["result"]
         if result is not None:  # finished before; only the result push failed: push it again
             ctx.report_result(result, meta={"device": str(device)})
@@ -97,10 +93,7 @@ def train(cfg: dict, ctx) -> None:
 
     def snapshot(step: int) -> dict:
         return {
-            "model": model.state_dict(),
-            "opt": opt.state_dict(),
-            "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
+            **training_state(model, opt, device),
             "step": step,
             "train_time": train_time,
             "train_tokens": train_tokens,

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ladder_jobs.checkpoint import CheckpointStore
-from ladder_jobs.torch_utils import autocast_ctx, pick_device, warmup_cosine_lr
+from ladder_jobs.torch_utils import autocast_ctx, pick_device, restore_training_state, training_state, warmup_cosine_lr
 from ladder_jobs.kinds.video.data import SAMPLINGS, TASKS, VideoData
 from ladder_jobs.kinds.video.model import VideoClassifier, n_params
 
@@ -82,11 +82,7 @@ def train(cfg: dict, ctx) -> None:
     resumed = ctx.load_checkpoint()
     if resumed is not None:
         state, start = resumed
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        torch.set_rng_state(state["rng"])
-        if device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"])
+        restore_training_state(state, model, opt, device)
         train_time, train_clips, result = state["train_time"], state["train_clips"], state["result"]
         if result is not None:  # finished before; only the result push failed: push it again
             ctx.report_result(result, meta={"device": str(device), "torch": torch.__version__})
@@ -94,10 +90,7 @@ def train(cfg: dict, ctx) -> None:
 
     def snapshot(step: int) -> dict:
         return {
-            "model": model.state_dict(),
-            "opt": opt.state_dict(),
-            "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
+            **training_state(model, opt, device),
             "train_time": train_time,
             "train_clips": train_clips,
             "result": result,
