@@ -38,6 +38,10 @@ RETRY_MAX_S = 5.0  # backoff cap
 RETRY_DEADLINE_S = 60.0  # give up (raise) when the next retry would start after this
 REQUEST_TIMEOUT_S = 30.0  # per HTTP request
 WARN_NONFINITE_PER_NAME = 3  # a diverged run logs nan every step; warn a few times, not 10k
+# What the ingest endpoint accepts (core/ingest/store.ts is the authority); checked here too so
+# a job fails at the call that is wrong, not later in the background flush.
+MAX_NAME_LENGTH = 200
+MAX_STEP = 2**31 - 1
 # -----------------------------------------------------------------------------
 
 
@@ -116,8 +120,7 @@ class MetricsClient:
         step = self._check_step(step)
         points = []
         for name, value in values.items():
-            if not isinstance(name, str) or not name:
-                raise TypeError(f"metric name must be a non-empty str, got {name!r}")
+            self._check_name(name)
             v = self._check_value(name, value)
             if not math.isfinite(v):
                 self._warn_nonfinite(name, step, v)
@@ -143,9 +146,18 @@ class MetricsClient:
             step = operator.index(step)  # int, numpy ints; not floats
         except TypeError:
             raise TypeError(f"metric step must be an int, got {type(step).__name__}") from None
-        if step < 0:
-            raise ValueError(f"metric step must be >= 0, got {step}")
+        if step < 0 or step > MAX_STEP:
+            raise ValueError(f"metric step must be in 0..{MAX_STEP}, got {step}")
         return step
+
+    @staticmethod
+    def _check_name(name: Any) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"metric name must be a non-empty str, got {name!r}")
+        if len(name) > MAX_NAME_LENGTH:
+            raise ValueError(f"metric name must be at most {MAX_NAME_LENGTH} characters, got {len(name)}: {name[:40]!r}...")
+        if "\x00" in name:
+            raise ValueError(f"metric name must not contain a NUL character: {name!r}")
 
     @staticmethod
     def _check_value(name: str, value: Any) -> float:
@@ -171,6 +183,7 @@ class MetricsClient:
         self._check_usable()
         clean: dict[str, float] = {}
         for name, value in metrics.items():
+            self._check_name(name)
             v = self._check_value(name, value)
             if math.isfinite(v):
                 clean[name] = v
@@ -248,9 +261,10 @@ class MetricsClient:
             except urllib.error.HTTPError as e:
                 text = _read_body(e)
                 if e.code != 429 and e.code < 500:
-                    # 4xx: the request itself is wrong (bad token, unknown trial, bad body);
-                    # sending it again cannot help.
-                    raise IngestError(f"POST {path} failed with HTTP {e.code}: {text}", e.code, text) from None
+                    # 4xx: the request itself is wrong (bad body, bad or expired token, unknown
+                    # trial) or this attempt may no longer write (409: the trial finished or a
+                    # newer attempt runs). Sending it again cannot help: stop now, not in a minute.
+                    raise IngestError(_refusal(path, e.code, text), e.code, text) from None
                 last = f"HTTP {e.code}: {text}"
                 retry_after = _retry_after(e)
             except (urllib.error.URLError, OSError) as e:  # refused, reset, timeout, DNS
@@ -303,6 +317,19 @@ def _read_body(e: urllib.error.HTTPError) -> str:
         return e.read(500).decode("utf-8", "replace").strip()
     except Exception:
         return ""
+
+
+def _refusal(path: str, status: int, text: str) -> str:
+    """One clear line: the endpoint's own message (its {"error": ...}), not the raw JSON."""
+    message = text
+    try:
+        parsed = json.loads(text)
+        if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
+            message = parsed["error"]
+    except ValueError:
+        pass
+    hint = " (this attempt may no longer write)" if status == 409 else ""
+    return f"ingest refused POST {path} with HTTP {status}{hint}: {message or 'no message'}; not retried"
 
 
 def _retry_after(e: urllib.error.HTTPError) -> float:

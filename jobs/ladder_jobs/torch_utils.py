@@ -2,8 +2,21 @@
 and the CLI keep working without torch)."""
 import math
 import resource
+from typing import Mapping
 
 import torch
+
+
+class NonFiniteLoss(FloatingPointError):
+    """A loss went NaN/inf. The metrics client would drop the point with a warning (JSON cannot
+    carry it) and the result would silently lack the metric, so the run fails here instead."""
+
+
+def require_finite_losses(step: int, values: Mapping[str, float]) -> None:
+    """Raise NonFiniteLoss if a value whose name contains 'loss' is NaN or infinite."""
+    bad = {k: v for k, v in values.items() if "loss" in k and not math.isfinite(v)}
+    if bad:
+        raise NonFiniteLoss(f"non-finite loss at step {step}: " + ", ".join(f"{k}={v}" for k, v in sorted(bad.items())))
 
 
 def pick_device(choice: str) -> torch.device:

@@ -64,6 +64,22 @@ def test_rejects_bad_points(tmp_path):
     m.close()
 
 
+def test_rejects_what_the_ingest_endpoint_refuses(tmp_path):
+    # The endpoint answers these with 400; caught at the call, they name the culprit at once.
+    m = MetricsClient(read_env({"LADDER_OUTPUT_DIR": str(tmp_path)}), register_atexit=False)
+    with pytest.raises(ValueError, match="NUL"):
+        m.log("lo\x00ss", 1, 1.0)
+    with pytest.raises(ValueError, match="at most 200 characters"):
+        m.log("x" * 201, 1, 1.0)
+    with pytest.raises(ValueError, match="step must be in"):
+        m.log("loss", 2**31, 1.0)
+    with pytest.raises(ValueError, match="NUL"):
+        m.result({"a\x00": 1.0}, {})
+    m.log("x" * 200, 2**31 - 1, 1.0)  # the limits themselves are fine
+    m.close()
+    assert read_points(tmp_path / "metrics.jsonl") == {("x" * 200, 2**31 - 1): 1.0}
+
+
 def test_online_batches_with_auth(ingest, tmp_path):
     m = online_client(ingest, tmp_path)
     for step in range(1200):
@@ -111,6 +127,28 @@ def test_online_400_not_retried(ingest, tmp_path, capsys):
     assert e.value.status == 400 and "scripted failure" in str(e.value)
     assert len(ingest.requests) == 1
     assert TOKEN not in str(e.value) and TOKEN not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("status", [409, 401, 403, 404, 413])
+def test_online_refusal_stops_at_once_with_the_servers_message(ingest, tmp_path, status):
+    # 409: the trial finished or a newer attempt runs; 401: the token expired. Retrying for a
+    # minute cannot help, and the message must be the endpoint's, not a JSON blob.
+    ingest.script = [status] * 10
+    m = online_client(ingest, tmp_path, retry_deadline_s=30)
+    m.log("loss", 1, 1.0)
+    t0 = time.monotonic()
+    with pytest.raises(IngestError) as e:
+        m.flush()
+    assert time.monotonic() - t0 < 5
+    assert len(ingest.requests) == 1
+    assert e.value.status == status
+    message = str(e.value)
+    assert f"HTTP {status}" in message and "scripted failure" in message and "not retried" in message
+    assert '{"error"' not in message
+    assert ("may no longer write" in message) == (status == 409)
+    with pytest.raises(IngestError):
+        m.result({"loss": 1.0}, {})  # the result of a refused attempt is refused too, at once
+    assert len(ingest.requests) == 2
 
 
 def test_online_gives_up_after_deadline(ingest, tmp_path):

@@ -9,7 +9,7 @@ import time
 import pytest
 from conftest import JOBS_DIR, job_env, read_points, run_job, write_config
 
-pytest.importorskip("torch")
+# Tests marked `torch` run a torch kind; the bad-config ones stop before torch is imported.
 
 # The xs preset shrunk so that one run takes seconds on 2 busy cores (56 steps: SFT 1-30,
 # RM 31-50, PPO 51-56, then evaluation).
@@ -44,6 +44,7 @@ def reference(tmp_path_factory):
     return tmp
 
 
+@pytest.mark.torch
 def test_offline_run_writes_result(reference):
     res = result(reference)
     m = res["metrics"]
@@ -65,6 +66,7 @@ def test_offline_run_writes_result(reference):
     assert pts[("sft_loss", 30)] < pts[("sft_loss", 1)] - 0.5  # SFT learned something
 
 
+@pytest.mark.torch
 def test_sigterm_checkpoint_resume_same_curve(reference, tmp_path):
     cfg_path = write_config(tmp_path, {**TINY, "step_sleep": 0.05})
     e = env(tmp_path)
@@ -91,6 +93,7 @@ def test_sigterm_checkpoint_resume_same_curve(reference, tmp_path):
     assert result(tmp_path)["meta"]["resumed_from_step"] == stopped_at
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("method", ["sft", "best_of_n", "expert_iteration"])
 def test_other_methods_run(tmp_path, method):
     r = run_rlhf(tmp_path, {**TINY, "method": method, "rl_steps": 2})

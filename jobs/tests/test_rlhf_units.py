@@ -78,10 +78,10 @@ def test_quality_ignores_filler_and_scores_partial_answers():
     assert T.lengths(resp).tolist() == [4, 2]
 
 
-torch = pytest.importorskip("torch")
-
-
+@pytest.mark.torch
 def test_best_of_n_with_true_reward_improves_true_quality_monotonically():
+    import torch
+
     from ladder_jobs.kinds.rlhf import DEFAULTS
     from ladder_jobs.kinds.rlhf.train import Run, np_rng, torch_gen
 

@@ -12,7 +12,7 @@ from conftest import JOBS_DIR, job_env, read_points, run_job, write_config
 from ladder_jobs.kinds import ssl
 from ladder_jobs.kinds.ssl import risk
 
-pytest.importorskip("torch")
+# Tests marked `torch` run a torch kind; the bad-config ones stop before torch is imported.
 
 # xs, cut down so a run takes seconds: the protocol, not the accuracy, is under test here
 TINY = {
@@ -53,6 +53,7 @@ def assert_adds_up(metrics, suffix=""):
     assert abs(total - metrics["total_error" + suffix]) < 1e-9
 
 
+@pytest.mark.torch
 def test_offline_run_then_sigterm_and_resume_give_the_same_numbers(tmp_path):
     # ref: an uninterrupted run. cut: the same config and seed (step_sleep only slows it down),
     # SIGTERMed mid pre-training, then resumed. Equal curves and results show both that a seed
@@ -107,6 +108,7 @@ def test_offline_run_then_sigterm_and_resume_give_the_same_numbers(tmp_path):
     assert {k: v for k, v in m_cut.items() if k not in TIMING} == {k: v for k, v in m.items() if k not in TIMING}
 
 
+@pytest.mark.torch
 def test_supervised_baseline_beats_chance_on_digits(tmp_path):
     r = run_ssl(tmp_path, {**TINY, "method": "supervised", "steps": 60, "approx_steps": 60, "n_pretrain": 600})
     assert r.returncode == 0, r.stderr

@@ -13,6 +13,24 @@ from ladder_jobs.kinds import synthetic
 from ladder_jobs.kinds.synthetic import DEFAULTS, final_loss, point_values
 
 
+# Literal values, printed once from this module. reference_points() below shares code with the job,
+# so only these catch a change of the curve, the noise or the seed derivation (any such change
+# breaks resume across versions, and the TypeScript simulated executor's copy of the kind).
+PINNED_SEEDS = {(0, 1, 0): 4964578127960768432, (0, 2, 0): 15415986080105920549, (7, 30, 1): 16180708618567282836}
+PINNED_OFFLINE = {("loss", 1): 7.33470333459071, ("loss", 25): 3.786467629615122, ("val_loss", 10): 4.440545710895204,
+                  ("val_loss", 25): 3.8241483335967477}  # {"preset": "xs", "steps": 25}
+PINNED_ONLINE = {("loss", 1): 7.031508119515788, ("loss", 30): 2.998422121910914,
+                 ("val_loss", 30): 3.0470182542316233}  # {"steps": 30}
+PINNED_RESUME = {("loss", 1): 7.030460385150843, ("loss", 30): 3.001309696927945,
+                 ("val_loss", 20): 3.2542282457481764}  # {"steps": 30, "seed": 7}
+PINNED_FAIL = {("loss", 20): 3.199371328551319, ("val_loss", 20): 3.2665702730386856}  # {"steps": 20}
+
+
+def assert_pinned(points: dict, pinned: dict) -> None:
+    for key, value in pinned.items():
+        assert points[key] == pytest.approx(value, rel=1e-12, abs=0), key  # libm may differ in the last bit
+
+
 def reference_points(config: dict) -> dict:
     """{(name, step): value} of an uninterrupted run, computed in process."""
     full = {**DEFAULTS, **config}
@@ -45,7 +63,8 @@ def test_noise_is_seeded_and_stable():
         final_loss(DEFAULTS) + (10.0 - final_loss(DEFAULTS)) * 51**-0.7
     )
     # pinned so a change of the RNG derivation (which would break resume across versions) shows
-    assert synthetic.stable_seed(0, 1, 0) == synthetic.stable_seed(0, 1, 0) != synthetic.stable_seed(0, 2, 0)
+    for parts, seed in PINNED_SEEDS.items():
+        assert synthetic.stable_seed(*parts) == seed, parts
 
 
 def test_offline_run(tmp_path):
@@ -54,6 +73,7 @@ def test_offline_run(tmp_path):
     points = read_points(tmp_path / "out" / "metrics.jsonl")
     expected = reference_points({"scale": 1e5, "steps": 25})
     assert points == expected
+    assert_pinned(points, PINNED_OFFLINE)
     assert sorted(s for (n, s) in points if n == "val_loss") == [10, 20, 25]
     result = json.loads((tmp_path / "out" / "result.json").read_text())
     assert result["config"] == {**DEFAULTS, "scale": 1e5, "steps": 25}
@@ -63,6 +83,7 @@ def test_offline_run(tmp_path):
         "final_loss_noiseless": final_loss(result["config"]),
         "steps": 25.0,
     }
+    assert result["metrics"]["final_loss_noiseless"] == pytest.approx(1.5 + 50.0 * 1e5**-0.3, rel=1e-12)
     assert result["meta"]["preset"] == "xs" and result["meta"]["attempt"] == 1
     ckpt = json.loads((tmp_path / "ckpt" / "ckpt-00000025.json").read_text())
     assert ckpt["config"] == result["config"] and ckpt["state"]["step"] == 25
@@ -92,6 +113,7 @@ def test_online_run(ingest, tmp_path):
     assert TOKEN not in r.stdout + r.stderr
     delivered = {(p["name"], p["step"]): p["value"] for p in ingest.delivered_points()}
     assert delivered == reference_points({"steps": 30})
+    assert_pinned(delivered, PINNED_ONLINE)
     assert len(ingest.ok("/metrics")) < len(delivered)  # batched
     assert ingest.requests[-1]["path"] == "/trials/tr-9/result"  # the result comes last
     body = ingest.requests[-1]["body"]
@@ -135,6 +157,7 @@ def test_sigterm_checkpoints_exits_143_and_resume_matches(tmp_path):
     assert f"resuming synthetic from checkpoint at step {stopped_at}" in r.stderr
     # union of both attempts == an uninterrupted run, value for value
     assert read_points(metrics_file) == reference_points(config)
+    assert_pinned(read_points(metrics_file), PINNED_RESUME)
     result = json.loads((tmp_path / "out" / "result.json").read_text())
     assert result["meta"]["resumed_from_step"] == stopped_at and result["meta"]["attempt"] == 2
 
@@ -159,4 +182,5 @@ def test_fail_attempts_crash_then_resume(tmp_path):
     r = run_job(["run", "--kind", "synthetic", "--config", str(cfg)], {**env, "LADDER_ATTEMPT": "2"})
     assert r.returncode == 0, r.stderr
     assert read_points(tmp_path / "out" / "metrics.jsonl") == reference_points(config)
+    assert_pinned(read_points(tmp_path / "out" / "metrics.jsonl"), PINNED_FAIL)
     assert json.loads((tmp_path / "out" / "result.json").read_text())["meta"]["resumed_from_step"] == 10

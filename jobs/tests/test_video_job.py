@@ -9,7 +9,7 @@ import time
 import pytest
 from conftest import JOBS_DIR, job_env, read_points, run_job, write_config
 
-pytest.importorskip("torch")
+# Tests marked `torch` run a torch kind; the bad-config ones stop before torch is imported.
 
 # The xs preset, shrunk so that one run takes seconds on 2 busy cores.
 TINY = {"preset": "xs", "enc_width": 4, "d_model": 16, "n_heads": 2, "n_layers": 1, "batch_size": 6,
@@ -37,6 +37,7 @@ def reference(tmp_path_factory):
     return tmp
 
 
+@pytest.mark.torch
 def test_offline_run_writes_result_with_both_samplings(reference):
     result = json.loads((reference / "out" / "result.json").read_text())
     m = result["metrics"]
@@ -56,12 +57,14 @@ def test_offline_run_writes_result_with_both_samplings(reference):
     assert all(v == pytest.approx(8.0, abs=1.0) for (n, _), v in points.items() if n == "video_tps")
 
 
+@pytest.mark.torch
 def test_same_seed_same_numbers(reference, tmp_path):
     r = run_video(tmp_path, TINY)
     assert r.returncode == 0, r.stderr
     assert curve(tmp_path) == curve(reference)  # exact, not approx
 
 
+@pytest.mark.torch
 def test_sigterm_checkpoint_resume_same_curve(reference, tmp_path):
     cfg_path = write_config(tmp_path, TINY)
     env = job_env(tmp_path)
@@ -85,6 +88,7 @@ def test_sigterm_checkpoint_resume_same_curve(reference, tmp_path):
     assert json.loads((tmp_path / "out" / "result.json").read_text())["meta"]["resumed_from_step"] == stopped_at
 
 
+@pytest.mark.torch
 def test_uniform_perceiver_transformer_run(tmp_path):
     cfg = {**TINY, "train_sampling": "uniform", "resampler": "perceiver", "temporal": "transformer",
            "tokens_per_frame": 1, "steps": 2,

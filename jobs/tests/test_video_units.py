@@ -112,12 +112,12 @@ def test_validate_rejects(override, key):
         cfg_of(**override)
 
 
-torch = pytest.importorskip("torch")
-
-
+@pytest.mark.torch
 @pytest.mark.parametrize("resampler,k,temporal", [("perceiver", 3, "gru"), ("perceiver", 1, "transformer"),
                                                   ("pool", 4, "transformer"), ("pool", 1, "gru")])
 def test_model_shapes_and_padding_mask(resampler, k, temporal):
+    import torch
+
     from ladder_jobs.kinds.video.model import VideoClassifier
 
     cfg = cfg_of(resampler=resampler, tokens_per_frame=k, temporal=temporal, d_model=32, enc_width=8, n_layers=2)

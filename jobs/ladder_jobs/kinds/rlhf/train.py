@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ladder_jobs.checkpoint import CheckpointStore
-from ladder_jobs.torch_utils import peak_mem_mb, pick_device
+from ladder_jobs.torch_utils import peak_mem_mb, pick_device, require_finite_losses
 from ladder_jobs.kinds.rlhf import annotators as A
 from ladder_jobs.kinds.rlhf import lc_eval
 from ladder_jobs.kinds.rlhf import task as T
@@ -333,7 +333,9 @@ def train(cfg: dict, ctx) -> None:
     for s in range(start + 1, run.S3 + 1):
         if ctx.stop_requested():
             ctx.stop(run.state(s - 1), s - 1)  # checkpoint the completed step, exit 143
-        ctx.log_many(s, run.step(s))
+        values = run.step(s)
+        require_finite_losses(s, values)
+        ctx.log_many(s, values)
         if cfg["step_sleep"]:
             time.sleep(cfg["step_sleep"])
         if cfg["checkpoint_every"] and s % cfg["checkpoint_every"] == 0 and s < run.S3:

@@ -83,6 +83,19 @@ def ln_l2_bwd(z: torch.Tensor, target: torch.Tensor, gamma: torch.Tensor, beta: 
     return (k * g - g.sum(-1, keepdim=True) - zh * (g * zh).sum(-1, keepdim=True)) / (k * sigma)
 
 
+def _gelu(z: torch.Tensor) -> torch.Tensor:
+    """The exact (erf) GELU, z Phi(z), written out instead of F.gelu.
+
+    torch 1.13's CPU kernel for F.gelu's backward (Debian's python3-torch) reads a grad_output
+    whose memory layout differs from the input's wrongly: it returns garbage (values up to 1e28,
+    different from run to run). Inside the dual form the gradient reaching GELU(X1 W1 + b1)
+    arrives transposed (through X2^T in the W2 update and in Q X2^T), so TTT-MLP got
+    non-deterministic, sometimes non-finite gradients in float32. The composite has only
+    elementwise ops whose backward is layout-safe, and it is the same function.
+    """
+    return z * (0.5 * (1.0 + torch.erf(z / math.sqrt(2.0))))
+
+
 def _gelu_grad(z: torch.Tensor) -> torch.Tensor:
     """d GELU(z) / dz for the exact (erf) GELU: Phi(z) + z phi(z)."""
     return 0.5 * (1.0 + torch.erf(z / math.sqrt(2.0))) + z * torch.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
@@ -158,13 +171,13 @@ def ttt_mlp_scan(xq, xk, xv, eta, w1, b1, w2, b2, ln_w, ln_b, mini_batch: int, u
     for s, e in _chunks(T, mini_batch):
         q, x1, v, et = xq[:, :, s:e], xk[:, :, s:e], xv[:, :, s:e], eta[:, :, s:e]
         z1 = x1 @ w1 + b1  # (B,H,n,F)
-        x2 = F.gelu(z1)
+        x2 = _gelu(z1)
         z2 = x2 @ w2 + b2  # (B,H,n,K)
         g2 = ln_l2_bwd(z2, v - x1, ln_w, ln_b) if use_ln else 2.0 * (z2 - v)  # dl/dz2
         g1 = (g2 @ w2.transpose(-1, -2)) * _gelu_grad(z1)  # dl/dz1, backprop through W2_0
         m = _eta_matrix(et, mean)
         z1q = q @ w1 - ((q @ x1.transpose(-1, -2)) * m) @ g1 + b1 - m @ g1  # q_t W1_t + b1_t
-        x2q = F.gelu(z1q)
+        x2q = _gelu(z1q)
         z2q = x2q @ w2 - ((x2q @ x2.transpose(-1, -2)) * m) @ g2 + b2 - m @ g2  # (B,H,n,K)
         outs.append(q + ln_fwd(z2q, ln_w, ln_b) if use_ln else z2q)
         last = m[..., -1, :].unsqueeze(-1)  # (B,H,n,1)

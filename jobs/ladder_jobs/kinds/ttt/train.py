@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from ladder_jobs.checkpoint import CheckpointStore
-from ladder_jobs.torch_utils import autocast_ctx, peak_mem_mb, pick_device, restore_training_state, training_state, warmup_cosine_lr
+from ladder_jobs.torch_utils import (autocast_ctx, peak_mem_mb, pick_device, require_finite_losses, restore_training_state,
+                                     training_state, warmup_cosine_lr)
 from ladder_jobs.kinds.ttt.data import Data
 from ladder_jobs.kinds.ttt.model import LM, n_params
 
@@ -139,6 +140,7 @@ def train(cfg: dict, ctx) -> None:
             window_time, window_tokens = 0.0, 0
             if step == steps:  # the paper's "loss keeps falling with more context" plot
                 values.update(bucket_losses(per_pos, cfg["pos_buckets"]))
+        require_finite_losses(step, values)
         ctx.log_many(step, values)
         if cfg["step_sleep"]:
             time.sleep(cfg["step_sleep"])

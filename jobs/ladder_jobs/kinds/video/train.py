@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ladder_jobs.checkpoint import CheckpointStore
-from ladder_jobs.torch_utils import autocast_ctx, pick_device, restore_training_state, training_state, warmup_cosine_lr
+from ladder_jobs.torch_utils import autocast_ctx, pick_device, require_finite_losses, restore_training_state, training_state, warmup_cosine_lr
 from ladder_jobs.kinds.video.data import SAMPLINGS, TASKS, VideoData
 from ladder_jobs.kinds.video.model import VideoClassifier, n_params
 
@@ -129,6 +129,7 @@ def train(cfg: dict, ctx) -> None:
             values.update(evaluate(model, data, cfg, device))
             if step == steps:
                 result = dict(values)
+        require_finite_losses(step, values)
         ctx.log_many(step, values)
         if cfg["step_sleep"]:
             time.sleep(cfg["step_sleep"])
