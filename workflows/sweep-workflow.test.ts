@@ -5,13 +5,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { and, eq } from 'drizzle-orm';
-import { analyses, trials } from '../core/db/schema';
+import { analyses, events, trials } from '../core/db/schema';
 import { createSweep } from '../core/sweeps/store';
 import { parseSweepSpec } from '../core/spec/spec';
-import { waitForSweep } from '../core/sweeps/launch';
+import { cancelSweep, waitForSweep } from '../core/sweeps/launch';
 import type { PromotionDecision } from '../core/analysis/promotion';
 import { createTestStack, type TestStack } from '../test/harness';
-import { sweepWorkflow, sweepWorkflowId } from './index';
+import { BAD_CONFIG_STOP_AFTER, sweepWorkflow, sweepWorkflowId } from './index';
 
 describe('sweepWorkflow (simulated executor)', () => {
   let stack: TestStack;
@@ -128,5 +128,167 @@ describe('sweepWorkflow (simulated executor)', () => {
     assert.equal(await done, 'succeeded');
     assert.ok(peak <= 3, `peak running ${peak} > concurrency 3`);
     assert.ok(peak >= 2, `the window was used (peak ${peak})`);
+  });
+
+  it('stops a sweep whose first trials all fail with bad-config, without running the rest of the grid', async () => {
+    // steps: 0 passes the submit-time type check (an int) but the job refuses it (exit 2).
+    const { sweep, handle } = await start({
+      name: 'bad-config-stop',
+      kind: 'synthetic',
+      base: { steps: 0 },
+      grid: { lr: [1e-4, 2e-4, 3e-4, 4e-4, 5e-4, 6e-4, 7e-4, 8e-4] },
+      concurrency: 1,
+    });
+    await assert.rejects(handle.result(), (err: Error) => /first 3 finished trials all failed with bad-config/.test(String((err.cause as Error)?.message)));
+    const rows = await stack.database.db.select().from(trials).where(eq(trials.sweepId, sweep.id));
+    const failed = rows.filter((t) => t.status === 'failed');
+    assert.equal(failed.length, BAD_CONFIG_STOP_AFTER);
+    assert.ok(failed.every((t) => t.exitReason === 'bad-config'));
+    const notRun = rows.filter((t) => t.status === 'cancelled');
+    assert.equal(notRun.length, 8 - BAD_CONFIG_STOP_AFTER, 'the rest never ran');
+    assert.ok(notRun.every((t) => t.attempts === 0 && /sweep stopped: its first 3 finished trials/.test(t.exitReason ?? '')), 'and say why');
+    const stopped = await stack.database.db.select().from(events).where(and(eq(events.sweepId, sweep.id), eq(events.type, 'sweep.stopped')));
+    assert.equal(stopped.length, 1);
+    const ctx = { db: stack.database.db, temporal: stack.temporal };
+    assert.equal(await waitForSweep(ctx, sweep.id), 'failed');
+  });
+
+  it('keeps running when a trial succeeded before the bad-config failures', async () => {
+    const { sweep, handle } = await start({
+      name: 'bad-config-later',
+      kind: 'synthetic',
+      grid: { steps: [2, 0, -1, -2, -3] },
+      concurrency: 1,
+    });
+    assert.equal(await handle.result(), 'failed');
+    const rows = await stack.database.db.select().from(trials).where(eq(trials.sweepId, sweep.id));
+    assert.equal(rows.filter((t) => t.status === 'succeeded').length, 1);
+    assert.equal(rows.filter((t) => t.status === 'failed' && t.exitReason === 'bad-config').length, 4, 'every trial ran');
+  });
+});
+
+/**
+ * Continue-as-new under promotion and under cancel: a run boundary must neither drop nor repeat
+ * trials in flight, lose a rung's promotion, or leave a job running after the sweep is cancelled.
+ * Own stack, so the test can ask its executor what it started.
+ */
+describe('sweepWorkflow continue-as-new with promotion and cancel', { timeout: 300_000 }, () => {
+  let stack: TestStack;
+  let executor: ReturnType<TestStack['simulatedExecutor']>;
+
+  before(async () => {
+    stack = await createTestStack('wf_can');
+    executor = stack.simulatedExecutor();
+    await stack.startWorker({ executor, pollIntervalMs: 50 });
+  });
+  after(() => stack.close());
+
+  const start = async (specInput: unknown, childrenPerRun: number) => {
+    const spec = parseSweepSpec(specInput);
+    const sweep = await createSweep(stack.database.db, { spec, codeVersion: 'wf-can-test', executor: 'simulated' });
+    const handle = await stack.temporal.workflow.start(sweepWorkflow, {
+      workflowId: sweepWorkflowId(sweep.id),
+      taskQueue: stack.taskQueue,
+      args: [{ sweepId: sweep.id, childrenPerRun }],
+    });
+    return { sweep, handle };
+  };
+  const runsOf = async (sweepId: string) => {
+    const runs = [];
+    for await (const wf of stack.temporal.workflow.list({ query: `WorkflowId = '${sweepWorkflowId(sweepId)}'` })) runs.push(wf);
+    return runs;
+  };
+  const startsOfTrial = async (trialId: string) =>
+    (await stack.database.db.select().from(events).where(and(eq(events.trialId, trialId), eq(events.type, 'trial.attempt.started')))).length;
+  const executionIdOf = (t: { execution: unknown }) => (t.execution as { executionId?: string } | null)?.executionId;
+
+  it('promotes right across run boundaries and runs every trial once', async () => {
+    // 6 variants × 2 seeds on rung 0, top 2 variants (4 trials) on rung 1, at 3 children per run.
+    // The best learning rates come last in plan order: a promotion decided on the part of the
+    // rung that one run finished would pick the wrong variants.
+    const { sweep, handle } = await start(
+      {
+        name: 'can-promote',
+        kind: 'synthetic',
+        base: { steps: 2, noise: 0 },
+        grid: { lr: [3e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4] },
+        seeds: 2,
+        scale: { key: 'scale', rungs: [1e5, 1e6] },
+        promotion: { metric: 'loss', mode: 'min', topK: 2 },
+        concurrency: 2,
+      },
+      3,
+    );
+    assert.equal(await handle.result(), 'succeeded');
+    const runs = await runsOf(sweep.id);
+    assert.ok(runs.length >= 5, `16 trials at 3 per run continue as new at least 4 times, saw ${runs.length} runs`);
+    const rows = await stack.database.db.select().from(trials).where(eq(trials.sweepId, sweep.id));
+    const lower = rows.filter((t) => t.rungIndex === 0);
+    const upper = rows.filter((t) => t.rungIndex === 1);
+    assert.equal(lower.length, 12);
+    assert.ok(lower.every((t) => t.status === 'succeeded'), lower.map((t) => `${t.id}:${t.status}`).join(' '));
+    const promotions = await stack.database.db
+      .select()
+      .from(analyses)
+      .where(and(eq(analyses.sweepId, sweep.id), eq(analyses.kind, 'promotion')));
+    assert.equal(promotions.length, 1, 'one promotion decision for the one rung boundary');
+    const decisions = (promotions[0]!.data as { decisions: PromotionDecision[] }).decisions;
+    const promoted = decisions.filter((d) => d.promoted).map((d) => d.variantIndex).sort();
+    // Noise-free synthetic loss is lowest at lr 3e-4 (variant 5), then 1e-3 (variant 4).
+    assert.deepEqual(promoted, [4, 5]);
+    for (const t of upper) assert.equal(t.status, promoted.includes(t.variantIndex) ? 'succeeded' : 'skipped', `${t.id}`);
+    assert.equal(upper.filter((t) => t.status === 'succeeded').length, 4);
+    for (const t of rows.filter((r) => r.status === 'succeeded')) {
+      assert.equal(t.attempts, 1, `${t.id} attempts`);
+      assert.equal(await startsOfTrial(t.id), 1, `${t.id} attempt starts`);
+      const id = executionIdOf(t);
+      assert.ok(id, `${t.id} has an execution`);
+      assert.equal(executor.startsOf(id), 1, `${t.id} was started once by the executor`);
+    }
+    for (const t of upper.filter((r) => r.status === 'skipped')) assert.equal(await startsOfTrial(t.id), 0, `${t.id} never ran`);
+  });
+
+  it('cancels a sweep after it continued as new: every trial cancelled or succeeded, nothing left running', async () => {
+    const { sweep, handle } = await start(
+      {
+        name: 'can-cancel',
+        kind: 'synthetic',
+        // 3 quick variants finish first; the long ones keep the window full until the cancel.
+        grid: { steps: [2, 3, 4, 3000, 3001, 3002, 3003, 3004, 3005, 3006] },
+        base: { step_sleep: 0.05 },
+        concurrency: 3,
+      },
+      2,
+    );
+    const ctx = { db: stack.database.db, temporal: stack.temporal };
+    // Wait until the sweep has continued as new AND a run holds long trials in flight.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const rows = await stack.database.db.select().from(trials).where(eq(trials.sweepId, sweep.id));
+      const running = rows.filter((t) => t.status === 'running' && executionIdOf(t)).length;
+      if ((await runsOf(sweep.id)).length >= 2 && running >= 2) break;
+      assert.ok(Date.now() < deadline, 'the sweep continued as new with trials running');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(await cancelSweep(ctx, sweep.id), 'cancelling');
+    await assert.rejects(handle.result());
+    assert.equal(await waitForSweep(ctx, sweep.id), 'cancelled');
+    const rows = await stack.database.db.select().from(trials).where(eq(trials.sweepId, sweep.id));
+    assert.ok(
+      rows.every((t) => t.status === 'cancelled' || t.status === 'succeeded'),
+      rows.map((t) => `${t.id}:${t.status}`).join(' '),
+    );
+    assert.ok(rows.some((t) => t.status === 'cancelled' && executionIdOf(t)), 'a running trial was cancelled');
+    for (const t of rows) {
+      const id = executionIdOf(t);
+      if (id) assert.equal(executor.isLive(id), false, `${t.id}'s job is not running`);
+      if (t.status === 'succeeded') assert.equal(await startsOfTrial(t.id), 1, `${t.id} ran once`);
+    }
+    // No trial workflow of this sweep is left open (none orphaned by the run boundary).
+    const open = [];
+    for await (const wf of stack.temporal.workflow.list({ query: `ExecutionStatus = 'Running'` })) {
+      if (wf.workflowId.includes(sweep.id)) open.push(wf.workflowId);
+    }
+    assert.deepEqual(open, []);
   });
 });

@@ -3,13 +3,14 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { mulberry32 } from '../analysis/rng';
 import { canonicalJson, trialIdentity } from './identity';
-import { deepMerge, planSweep, setPath, type Config } from './planner';
-import { parseSweepSpec, SpecError, type SweepSpecInput } from './spec';
+import { deepMerge, planSweep, plainJson, setPath, type Config } from './planner';
+import { parseSweepSpecShape, SpecError, type SweepSpecInput } from './spec';
 
 const CODE = 'code-v1';
 
+/** Planning does not depend on the job kind, so these specs use made-up kinds and keys. */
 function plan(input: SweepSpecInput, codeVersion = CODE) {
-  return planSweep(parseSweepSpec(input), codeVersion);
+  return planSweep(parseSweepSpecShape(input), codeVersion);
 }
 
 describe('planSweep: shape', () => {
@@ -147,7 +148,7 @@ describe('planSweep: shape', () => {
   });
 
   it('trial configs are independent copies: editing one touches neither the spec nor other trials', () => {
-    const spec = parseSweepSpec({
+    const spec = parseSweepSpecShape({
       name: 'a',
       kind: 'ttt',
       base: { model: { width: 1 }, list: [1] },
@@ -174,7 +175,8 @@ describe('deepMerge and setPath', () => {
     const target: Config = { a: { b: 1, c: [1, 2] }, d: 1, e: { f: 1 } };
     const out = deepMerge(target, { a: { c: [3], g: null }, d: { x: 1 }, e: 5 });
     assert.equal(out, target);
-    assert.deepEqual(target, { a: { b: 1, c: [3], g: null }, d: { x: 1 }, e: 5 });
+    // Objects the merge creates have a null prototype; compare as JSON.
+    assert.deepEqual(plainJson(target), { a: { b: 1, c: [3], g: null }, d: { x: 1 }, e: 5 });
   });
 
   it('deepMerge copies, it does not alias the patch', () => {
@@ -189,13 +191,30 @@ describe('deepMerge and setPath', () => {
     setPath(target, 'a.b.c', 2);
     setPath(target, 'keep.y', 3);
     setPath(target, 'top', [1]);
-    assert.deepEqual(target, { a: { b: { c: 2 } }, keep: { x: 1, y: 3 }, top: [1] });
+    assert.deepEqual(plainJson(target), { a: { b: { c: 2 } }, keep: { x: 1, y: 3 }, top: [1] });
     const list = [1, 2];
     setPath(target, 'arr.inner', list);
     list.push(3);
-    assert.deepEqual((target as Config).arr, { inner: [1, 2] });
+    assert.deepEqual(plainJson((target as Config).arr), { inner: [1, 2] });
     setPath(target, 'top.x', 1);
-    assert.deepEqual((target as Config).top, { x: 1 }, 'an array on the way is replaced by an object');
+    assert.deepEqual(plainJson((target as Config).top), { x: 1 }, 'an array on the way is replaced by an object');
+  });
+
+  it('setPath and deepMerge refuse keys that reach a prototype, and never write through one', () => {
+    for (const path of ['__proto__.polluted', 'constructor.prototype.polluted', 'a.__proto__.polluted', 'prototype']) {
+      assert.throws(() => setPath({}, path, 1), SpecError, path);
+    }
+    // JSON.parse makes "__proto__" an own key, as a request body would.
+    const patch = JSON.parse('{"__proto__": {"polluted": 1}, "a": {"constructor": {"prototype": {"polluted": 1}}}}') as Config;
+    assert.throws(() => deepMerge({}, patch), SpecError);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    assert.equal(Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted'), false);
+  });
+
+  it('an inherited member is not mistaken for a nested config', () => {
+    const target = deepMerge({}, { toString: { x: 1 } });
+    assert.deepEqual(plainJson(target), { toString: { x: 1 } });
+    assert.equal(typeof ({} as { toString: unknown }).toString, 'function');
   });
 });
 
@@ -280,10 +299,10 @@ describe('planSweep: properties', () => {
   it('is deterministic: the same spec (parsed twice or planned twice) gives deep-equal plans', () => {
     fc.assert(
       fc.property(plannerSpecArb, (input) => {
-        const spec = parseSweepSpec(structuredClone(input));
+        const spec = parseSweepSpecShape(structuredClone(input));
         const a = planSweep(spec, CODE);
         const b = planSweep(spec, CODE);
-        const c = planSweep(parseSweepSpec(structuredClone(input)), CODE);
+        const c = planSweep(parseSweepSpecShape(structuredClone(input)), CODE);
         assert.deepEqual(a, b);
         assert.deepEqual(a, c);
       }),

@@ -7,7 +7,7 @@
  */
 import { canonicalJson, trialIdentity } from './identity';
 import type { SweepSpec } from './spec';
-import { rungNames, SpecError } from './spec';
+import { assertTrialCount, FORBIDDEN_KEYS, rungNames, SpecError } from './spec';
 
 export type Config = Record<string, unknown>;
 
@@ -60,11 +60,11 @@ export function planVariants(spec: SweepSpec): PlannedVariant[] {
   const variants: PlannedVariant[] = [];
   for (const base of listed) {
     for (const point of points) {
-      const overrides = structuredClone(base.config) as Config;
+      const overrides = deepMerge(emptyConfig(), base.config);
       for (const [key, value] of point) setPath(overrides, key, value);
       const gridName = point.map(([k, v]) => `${k}=${formatValue(v)}`).join(',');
       const name = [base.name, gridName].filter(Boolean).join(' ') || 'base';
-      variants.push({ index: variants.length, name, overrides });
+      variants.push({ index: variants.length, name, overrides: plainJson(overrides) as Config });
     }
   }
   return variants;
@@ -75,13 +75,16 @@ export function planRungs(spec: SweepSpec): PlannedRung[] {
   const names = rungNames(spec);
   return spec.scale.rungs.map((r, index) => {
     const value = typeof r === 'object' ? r.value : r;
-    const overrides = structuredClone(typeof r === 'object' ? (r.config ?? {}) : {}) as Config;
+    const overrides = deepMerge(emptyConfig(), typeof r === 'object' ? (r.config ?? {}) : {});
     setPath(overrides, spec.scale!.key, value);
-    return { index, name: names[index]!, value, overrides };
+    return { index, name: names[index]!, value, overrides: plainJson(overrides) as Config };
   });
 }
 
 export function planSweep(spec: SweepSpec, codeVersion: string): Plan {
+  // Before anything is built: a spec stored under a higher limit, or built without parsing,
+  // must not make this process materialise billions of trials.
+  assertTrialCount(spec);
   const variants = planVariants(spec);
   const rungs = planRungs(spec);
   const seeds = seedList(spec);
@@ -89,8 +92,9 @@ export function planSweep(spec: SweepSpec, codeVersion: string): Plan {
   for (const rung of rungs) {
     for (const variant of variants) {
       for (const seed of seeds) {
-        const config = deepMerge(deepMerge(deepMerge({}, spec.base), variant.overrides), rung.overrides);
-        config.seed = seed;
+        const built = deepMerge(deepMerge(deepMerge(emptyConfig(), spec.base), variant.overrides), rung.overrides);
+        built.seed = seed;
+        const config = plainJson(built) as Config;
         trials.push({
           key: `r${rung.index}-v${variant.index}-s${seed}`,
           rung,
@@ -128,12 +132,46 @@ function isPlainObject(v: unknown): v is Config {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Configs are built on null-prototype objects: a key from a user then can only ever be an own
+ * property, never a way into Object.prototype. plainJson turns the result back into ordinary
+ * JSON values for storage and hashing.
+ */
+function emptyConfig(): Config {
+  return Object.create(null) as Config;
+}
+
+function assertSafeKey(key: string, path: string): void {
+  if (FORBIDDEN_KEYS.has(key)) throw new SpecError([{ path, message: `"${key}" is not allowed as a key` }]);
+}
+
+/** A deep copy on null-prototype objects. */
+function cloneJson(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(cloneJson);
+  if (!isPlainObject(value)) return value;
+  const out = emptyConfig();
+  for (const [k, v] of Object.entries(value)) {
+    assertSafeKey(k, k);
+    out[k] = cloneJson(v);
+  }
+  return out;
+}
+
+/** A deep copy on ordinary objects; Object.fromEntries defines keys, it never assigns through setters. */
+export function plainJson(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(plainJson);
+  if (!isPlainObject(value)) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plainJson(v)]));
+}
+
 /** Merges `patch` into `target` (objects recursively, everything else replaced); returns target. */
 export function deepMerge(target: Config, patch: Config): Config {
   for (const [key, value] of Object.entries(patch)) {
-    const current = target[key];
+    assertSafeKey(key, key);
+    // Own properties only: an inherited member must never be mistaken for a nested config.
+    const current = Object.hasOwn(target, key) ? target[key] : undefined;
     if (isPlainObject(current) && isPlainObject(value)) deepMerge(current, value);
-    else target[key] = structuredClone(value);
+    else target[key] = cloneJson(value);
   }
   return target;
 }
@@ -141,10 +179,12 @@ export function deepMerge(target: Config, patch: Config): Config {
 /** Sets a dotted path (`optimizer.lr`), creating objects on the way. */
 export function setPath(target: Config, path: string, value: unknown): void {
   const parts = path.split('.');
+  for (const part of parts) assertSafeKey(part, path);
   let node = target;
   for (const part of parts.slice(0, -1)) {
-    if (!isPlainObject(node[part])) node[part] = {};
+    const next = Object.hasOwn(node, part) ? node[part] : undefined;
+    if (!isPlainObject(next)) node[part] = emptyConfig();
     node = node[part] as Config;
   }
-  node[parts[parts.length - 1]!] = structuredClone(value);
+  node[parts[parts.length - 1]!] = cloneJson(value);
 }

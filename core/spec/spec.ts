@@ -6,7 +6,27 @@
  */
 import { z } from 'zod';
 import YAML from 'yaml';
+import { readSpecLimits, type SpecLimits } from '../settings';
 import { canonicalJson } from './identity';
+import { jobKind, jobKindNames, keyType, unknownKeyMessage, valueProblem, type JobKind } from './kinds';
+
+/** Spec text larger than this is refused before it is parsed. */
+export const MAX_SPEC_BYTES = 256 * 1024;
+/** Any string in a spec (values, names, rung values), in characters. */
+export const MAX_STRING_LENGTH = 4096;
+/** Any object key in a spec, in characters. */
+export const MAX_KEY_LENGTH = 256;
+/** Nesting of the whole spec document (a config sits two or four levels down). */
+export const MAX_SPEC_DEPTH = 24;
+/** Values (objects, arrays and scalars together) in one spec. */
+export const MAX_SPEC_NODES = 50_000;
+/** Seeds reach jobs as a 32-bit signed int (torch, numpy). */
+export const MAX_SEED = 2 ** 31 - 1;
+/**
+ * Keys that reach an object's prototype when used as a property name; never a config key, in
+ * any position or path segment, so no code path can be tricked into writing through them.
+ */
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'prototype', 'constructor']);
 
 const configValue: z.ZodType<unknown> = z.lazy(() =>
   z.union([
@@ -85,7 +105,10 @@ export const sweepSpecSchema = z.strictObject({
     .optional(),
   /** Seeds: a count n (seeds 0..n-1) or an explicit list. */
   seeds: z
-    .union([z.number().int().positive().max(1000), z.array(z.number().int().nonnegative()).min(1)])
+    .union([
+      z.number().int().positive().max(1000),
+      z.array(z.number().int().nonnegative().max(MAX_SEED, `must be at most ${MAX_SEED}`)).min(1),
+    ])
     .default(1),
   /** The scale axis: the config key that grows and its rungs, smallest first. */
   scale: z
@@ -144,8 +167,32 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return out;
 }
 
-/** Validates an already-parsed object. Throws SpecError listing every problem with its path. */
-export function parseSweepSpec(input: unknown): SweepSpec {
+export interface ParseOptions {
+  /** Operator limits; read from the environment when not given. */
+  limits?: SpecLimits;
+}
+
+/**
+ * Validates an already-parsed object, the job kind's config keys and types included.
+ * Throws SpecError listing every problem with its path.
+ */
+export function parseSweepSpec(input: unknown, options: ParseOptions = {}): SweepSpec {
+  const spec = parseSweepSpecShape(input, options);
+  const issues = kindIssues(spec);
+  if (issues.length) throw new SpecError(issues);
+  return spec;
+}
+
+/**
+ * Everything but the job kind: structure, bounds, operator limits and the trial count. Exposed
+ * for tests of the spec's own grammar, which use made-up kinds and keys.
+ */
+export function parseSweepSpecShape(input: unknown, options: ParseOptions = {}): SweepSpec {
+  const limits = options.limits ?? readSpecLimits();
+  // Before zod: its record parser assigns user keys onto plain objects, and the walk bounds the
+  // work everything after it does.
+  const hostile = boundsIssues(input);
+  if (hostile.length) throw new SpecError(hostile);
   const parsed = sweepSpecSchema.safeParse(input);
   if (!parsed.success) {
     const issues: SpecIssue[] = [];
@@ -192,22 +239,268 @@ export function parseSweepSpec(input: unknown): SweepSpec {
       seen.add(v.name);
     });
   }
+  extra.push(...limitIssues(spec, limits));
   if (extra.length) throw new SpecError(extra);
   return spec;
 }
 
 /** Parses YAML or JSON text (JSON is YAML) and validates it. */
-export function parseSweepSpecText(text: string): SweepSpec {
+export function parseSweepSpecText(text: string, options: ParseOptions = {}): SweepSpec {
+  return parseSweepSpec(specTextToObject(text), options);
+}
+
+/** YAML/JSON text to a plain object, bounded and without tags; throws SpecError. */
+export function specTextToObject(text: string): Record<string, unknown> {
+  if (typeof text !== 'string') throw new SpecError([{ path: '', message: 'a sweep spec must be text (YAML or JSON)' }]);
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_SPEC_BYTES) {
+    throw new SpecError([{ path: '', message: `the spec is ${bytes} bytes; the limit is ${MAX_SPEC_BYTES} (256 KiB)` }]);
+  }
   let doc: unknown;
   try {
-    doc = YAML.parse(text);
+    const lineCounter = new YAML.LineCounter();
+    const parsed = YAML.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+    if (parsed.errors[0]) throw parsed.errors[0];
+    // A tag asks the parser for a non-JSON type (!!binary, !!set, !!js/function): a spec never
+    // needs one, and an unknown tag would otherwise silently become a string.
+    let tagged: { tag: string; path: string; at: number } | undefined;
+    YAML.visit(parsed, {
+      Node(_key, node, path) {
+        if (!node.tag) return undefined;
+        tagged = { tag: node.tag, path: yamlPath(path, node), at: node.range?.[0] ?? 0 };
+        return YAML.visit.BREAK;
+      },
+    });
+    if (tagged) {
+      const { line, col } = lineCounter.linePos(tagged.at);
+      throw new SpecError([
+        { path: tagged.path, message: `YAML tag ${tagged.tag} is not allowed in a sweep spec (line ${line}, column ${col})` },
+      ]);
+    }
+    if (parsed.warnings[0]) throw parsed.warnings[0];
+    doc = parsed.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    throw new SpecError([{ path: '', message: `not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}` }]);
+    if (err instanceof SpecError) throw err;
+    const message = err instanceof RangeError ? 'nested too deeply' : (err as Error).message.split('\n')[0];
+    throw new SpecError([{ path: '', message: `not valid YAML or JSON: ${message}` }]);
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
     throw new SpecError([{ path: '', message: 'a sweep spec must be a mapping (an object)' }]);
   }
-  return parseSweepSpec(doc);
+  return doc as Record<string, unknown>;
+}
+
+/** The spec path of a YAML node from the ancestors YAML.visit gives. */
+function yamlPath(ancestors: readonly unknown[], node: unknown): string {
+  const parts: Array<string | number> = [];
+  const chain = [...ancestors, node];
+  for (let i = 0; i < chain.length - 1; i++) {
+    const here = chain[i];
+    const next = chain[i + 1];
+    if (YAML.isPair(here) && YAML.isScalar(here.key) && next === here.value) parts.push(String(here.key.value));
+    else if (YAML.isSeq(here)) parts.push(here.items.indexOf(next as never));
+  }
+  return formatPath(parts);
+}
+
+const isPlainRecord = (v: unknown): v is Record<string, unknown> => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+};
+
+/**
+ * One bounded walk over the raw input: forbidden or overlong keys, overlong strings, nesting and
+ * size, and values JSON cannot carry (Date, Map, Buffer...). Iterative, so depth cannot blow the
+ * stack, and it stops at the size bound, so its own cost is bounded too.
+ */
+function boundsIssues(input: unknown): SpecIssue[] {
+  const issues: SpecIssue[] = [];
+  const stack: Array<{ value: unknown; path: Array<string | number> }> = [{ value: input, path: [] }];
+  let nodes = 0;
+  while (stack.length && issues.length < 20) {
+    const { value, path } = stack.pop()!;
+    if (++nodes > MAX_SPEC_NODES) {
+      issues.push({ path: '', message: `the spec has more than ${MAX_SPEC_NODES} values` });
+      break;
+    }
+    if (typeof value === 'string') {
+      if (value.length > MAX_STRING_LENGTH) {
+        issues.push({ path: formatPath(path), message: `string of ${value.length} characters; the limit is ${MAX_STRING_LENGTH}` });
+      }
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    if (path.length >= MAX_SPEC_DEPTH) {
+      issues.push({ path: formatPath(path), message: `nested deeper than ${MAX_SPEC_DEPTH} levels` });
+      continue;
+    }
+    if (Array.isArray(value)) {
+      if (nodes + value.length > MAX_SPEC_NODES) {
+        issues.push({ path: formatPath(path), message: `the spec has more than ${MAX_SPEC_NODES} values` });
+        break;
+      }
+      value.forEach((v, i) => stack.push({ value: v, path: [...path, i] }));
+      continue;
+    }
+    if (!isPlainRecord(value)) {
+      issues.push({ path: formatPath(path), message: 'must be plain JSON (an object, list, string, number, boolean or null)' });
+      continue;
+    }
+    const keys = Object.keys(value);
+    if (nodes + keys.length > MAX_SPEC_NODES) {
+      issues.push({ path: formatPath(path), message: `the spec has more than ${MAX_SPEC_NODES} values` });
+      break;
+    }
+    for (const key of keys) {
+      if (FORBIDDEN_KEYS.has(key)) {
+        issues.push({ path: formatPath([...path, key]), message: `"${key}" is not allowed as a key` });
+      } else if (key.length > MAX_KEY_LENGTH) {
+        issues.push({ path: formatPath(path), message: `a key of ${key.length} characters; the limit is ${MAX_KEY_LENGTH}` });
+      } else {
+        stack.push({ value: value[key], path: [...path, key] });
+      }
+    }
+  }
+  return issues;
+}
+
+/** Problems with a dotted config path (grid key, scale key), or none. */
+function dottedPathIssues(where: string, dotted: string): SpecIssue[] {
+  const segments = dotted.split('.');
+  if (segments.some((s) => s === '')) return [{ path: where, message: `"${dotted}" has an empty path segment` }];
+  const bad = segments.find((s) => FORBIDDEN_KEYS.has(s));
+  return bad ? [{ path: where, message: `"${bad}" is not allowed as a path segment` }] : [];
+}
+
+/** Trials the spec plans (variants × seeds × rungs), from its sizes alone; may be Infinity. */
+export function countTrials(spec: Pick<SweepSpec, 'variants' | 'grid' | 'seeds' | 'scale'>): number {
+  let n = spec.variants?.length ?? 1;
+  for (const values of Object.values(spec.grid ?? {})) n *= values.length;
+  n *= typeof spec.seeds === 'number' ? spec.seeds : spec.seeds.length;
+  n *= spec.scale?.rungs.length ?? 1;
+  return n;
+}
+
+/** Throws SpecError when the spec plans more trials than the operator allows. */
+export function assertTrialCount(spec: SweepSpec, limits: SpecLimits = readSpecLimits()): void {
+  const issue = trialCountIssue(spec, limits);
+  if (issue) throw new SpecError([issue]);
+}
+
+function trialCountIssue(spec: SweepSpec, limits: SpecLimits): SpecIssue | undefined {
+  const count = countTrials(spec);
+  const max = limits.LADDER_MAX_TRIALS_PER_SWEEP;
+  if (count <= max) return undefined;
+  const shown = count < 1e15 ? String(count) : count.toExponential(2);
+  return {
+    path: '',
+    message: `the spec plans ${shown} trials (variants × seeds × rungs); the limit is ${max} per sweep (LADDER_MAX_TRIALS_PER_SWEEP)`,
+  };
+}
+
+const MEMORY_UNITS: Record<string, number> = { '': 1, K: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 };
+
+/** Bytes of a Kubernetes memory quantity (already matched by memoryQuantity). */
+export function memoryBytes(quantity: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|K|M|G|T)?$/.exec(quantity);
+  if (!m) return Number.NaN;
+  return Number(m[1]) * MEMORY_UNITS[m[2] ?? '']!;
+}
+
+function showBytes(bytes: number): string {
+  for (const unit of ['Ti', 'Gi', 'Mi', 'Ki'] as const) {
+    if (bytes >= MEMORY_UNITS[unit]! && bytes % MEMORY_UNITS[unit]! === 0) return `${bytes / MEMORY_UNITS[unit]!}${unit}`;
+  }
+  return `${bytes} bytes`;
+}
+
+function limitIssues(spec: SweepSpec, limits: SpecLimits): SpecIssue[] {
+  const issues: SpecIssue[] = [];
+  for (const key of Object.keys(spec.grid ?? {})) issues.push(...dottedPathIssues(`grid.${key}`, key));
+  if (spec.scale) issues.push(...dottedPathIssues('scale.key', spec.scale.key));
+  const { gpus, cpu, memory } = spec.resources;
+  if (gpus > limits.LADDER_MAX_GPUS_PER_TRIAL) {
+    issues.push({ path: 'resources.gpus', message: `at most ${limits.LADDER_MAX_GPUS_PER_TRIAL} per trial (operator limit LADDER_MAX_GPUS_PER_TRIAL)` });
+  }
+  if (cpu > limits.LADDER_MAX_CPU_PER_TRIAL) {
+    issues.push({ path: 'resources.cpu', message: `at most ${limits.LADDER_MAX_CPU_PER_TRIAL} per trial (operator limit LADDER_MAX_CPU_PER_TRIAL)` });
+  }
+  if (!(memoryBytes(memory) <= limits.LADDER_MAX_MEMORY_PER_TRIAL)) {
+    issues.push({
+      path: 'resources.memory',
+      message: `${memory} is more than the ${showBytes(limits.LADDER_MAX_MEMORY_PER_TRIAL)} a trial may ask for (operator limit LADDER_MAX_MEMORY_PER_TRIAL)`,
+    });
+  }
+  if (spec.timeoutSeconds > limits.LADDER_MAX_TIMEOUT_SECONDS) {
+    issues.push({ path: 'timeoutSeconds', message: `at most ${limits.LADDER_MAX_TIMEOUT_SECONDS} (operator limit LADDER_MAX_TIMEOUT_SECONDS)` });
+  }
+  const count = trialCountIssue(spec, limits);
+  if (count) issues.push(count);
+  return issues;
+}
+
+/**
+ * Checks every config the spec writes against the job kind's declared keys and types, as the job
+ * itself would at start (exit 2), so a typo fails at submit instead of once per trial.
+ */
+function kindIssues(spec: SweepSpec): SpecIssue[] {
+  const kind = jobKind(spec.kind);
+  if (!kind) return [{ path: 'kind', message: `unknown job kind "${spec.kind}" (known: ${jobKindNames().join(', ')})` }];
+  const issues: SpecIssue[] = [];
+  const checkConfig = (where: string, config: Record<string, unknown>) => {
+    for (const [key, value] of Object.entries(config)) issues.push(...keyValueIssues(spec.kind, kind, `${where}.${key}`, key, value));
+  };
+  checkConfig('base', spec.base);
+  spec.variants?.forEach((v, i) => checkConfig(`variants[${i}].config`, v.config));
+  for (const [key, values] of Object.entries(spec.grid ?? {})) {
+    issues.push(...dottedKeyIssues(spec.kind, kind, `grid.${key}`, key, values, (i) => `grid.${key}[${i}]`));
+  }
+  if (spec.scale) {
+    const { key, rungs } = spec.scale;
+    const values = rungs.map((r) => (typeof r === 'object' ? r.value : r));
+    issues.push(
+      ...dottedKeyIssues(spec.kind, kind, 'scale.key', key, values, (i) =>
+        typeof rungs[i] === 'object' ? `scale.rungs[${i}].value` : `scale.rungs[${i}]`,
+      ),
+    );
+    rungs.forEach((r, i) => {
+      if (typeof r === 'object' && r.config) checkConfig(`scale.rungs[${i}].config`, r.config);
+    });
+  }
+  return issues;
+}
+
+function keyValueIssues(kindName: string, kind: JobKind, path: string, key: string, value: unknown): SpecIssue[] {
+  const type = keyType(kind, key);
+  if (!type) return [{ path, message: unknownKeyMessage(kindName, kind) }];
+  const problem = valueProblem(kindName, kind, type, value);
+  return problem ? [{ path, message: problem }] : [];
+}
+
+/** A grid or scale key: its first segment must be a key of the kind; a dotted one needs an object there. */
+function dottedKeyIssues(
+  kindName: string,
+  kind: JobKind,
+  where: string,
+  dotted: string,
+  values: unknown[],
+  valuePath: (i: number) => string,
+): SpecIssue[] {
+  const [first, ...rest] = dotted.split('.');
+  const type = keyType(kind, first!);
+  if (!type) return [{ path: where, message: `"${first}": ${unknownKeyMessage(kindName, kind)}` }];
+  if (rest.length) {
+    return type === 'object' || type === 'any'
+      ? []
+      : [{ path: where, message: `"${first}" is a ${type} key of kind "${kindName}"; a dotted path needs an object key` }];
+  }
+  const issues: SpecIssue[] = [];
+  values.forEach((value, i) => {
+    const problem = valueProblem(kindName, kind, type, value);
+    if (problem) issues.push({ path: valuePath(i), message: problem });
+  });
+  return issues;
 }
 
 export function rungNames(spec: SweepSpec): string[] {

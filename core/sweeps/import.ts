@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { Db } from '../db/client';
 import { events, projects, sweeps, trials } from '../db/schema';
-import { parseSweepSpec, type SweepSpec } from '../spec/spec';
+import { parseSweepSpecShape, type SweepSpec } from '../spec/spec';
 import { newSweepId } from './store';
 
 export interface ImportRecord {
@@ -142,7 +142,8 @@ export async function importSweep(db: Db, options: ImportOptions): Promise<{ id:
   const scales = [...new Set(records.map((r) => r.scale))].sort((a, b) => a - b);
   const variants = [...new Set(records.map((r) => r.variant))];
   const seeds = [...new Set(records.map((r) => r.seed))].sort((a, b) => a - b);
-  const spec = parseSweepSpec({
+  // Shape only: `imported` names no job kind, and an imported sweep never runs a trial.
+  const spec = parseSweepSpecShape({
     name: options.name,
     project: options.project ?? 'default',
     kind: 'imported',

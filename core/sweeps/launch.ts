@@ -23,8 +23,42 @@ export interface LaunchOptions {
   rerun?: boolean;
 }
 
+/**
+ * How long one call to Temporal may take while launching. Without a deadline the client retries
+ * an unreachable server for half a minute while the user (or the API request) waits.
+ */
+export const TEMPORAL_CALL_DEADLINE_MS = 5000;
+
+export class TemporalUnreachableError extends Error {
+  constructor(address: string, cause: unknown) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super(`Temporal at ${address} is not reachable (${why}); nothing was stored`, { cause });
+    this.name = 'TemporalUnreachableError';
+  }
+}
+
+function temporalAddress(temporal: Client): string {
+  const options = (temporal.connection as { options?: { address?: string } }).options;
+  return options?.address ?? 'the configured address';
+}
+
+/** gRPC DEADLINE_EXCEEDED (4) or UNAVAILABLE (14) anywhere in the cause chain. */
+function isUnreachable(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 4 || code === 14) return true;
+  }
+  return false;
+}
+
 export async function launchSweep(ctx: LaunchContext, options: LaunchOptions): Promise<CreatedSweep & { spec: SweepSpec }> {
   const spec = typeof options.spec === 'string' ? parseSweepSpecText(options.spec) : parseSweepSpec(options.spec);
+  // Asked before anything is stored, so a Temporal that is down costs seconds and leaves no rows.
+  try {
+    await ctx.temporal.withDeadline(Date.now() + TEMPORAL_CALL_DEADLINE_MS, () => ctx.temporal.workflowService.getSystemInfo({}));
+  } catch (err) {
+    throw new TemporalUnreachableError(temporalAddress(ctx.temporal), err);
+  }
   const created = await createSweep(ctx.db, {
     spec,
     codeVersion: ctx.codeVersion,
@@ -32,14 +66,17 @@ export async function launchSweep(ctx: LaunchContext, options: LaunchOptions): P
     executor: ctx.executor,
   });
   try {
-    await ctx.temporal.workflow.start('sweepWorkflow', {
-      workflowId: `sweep/${created.id}`,
-      taskQueue: ctx.taskQueue,
-      args: [{ sweepId: created.id }],
-    });
+    await ctx.temporal.withDeadline(Date.now() + TEMPORAL_CALL_DEADLINE_MS, () =>
+      ctx.temporal.workflow.start('sweepWorkflow', {
+        workflowId: `sweep/${created.id}`,
+        taskQueue: ctx.taskQueue,
+        args: [{ sweepId: created.id }],
+      }),
+    );
   } catch (err) {
     // A sweep that no workflow runs would sit 'pending' forever: take it back out.
     await ctx.db.delete(sweeps).where(eq(sweeps.id, created.id));
+    if (isUnreachable(err)) throw new TemporalUnreachableError(temporalAddress(ctx.temporal), err);
     throw new Error(`start workflow for sweep ${created.id}: ${(err as Error).message}`, { cause: err });
   }
   return { ...created, spec };

@@ -3,7 +3,7 @@
  * Everything a sweep needs is written in one transaction, so an error leaves nothing behind.
  */
 import { randomBytes } from 'node:crypto';
-import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { events, projects, sweeps, trials, type SweepStatus } from '../db/schema';
 import { planSweep } from '../spec/planner';
@@ -59,7 +59,18 @@ export async function createSweep(db: Db, options: CreateSweepOptions): Promise<
           gpuSeconds: trials.gpuSeconds,
         })
         .from(trials)
-        .where(and(eq(trials.status, 'succeeded'), isNull(trials.reusedFrom), inArray(trials.identity, identities)))
+        // A result is reused only within its own project: the identity has no project in it (so
+        // it stays stable), and a project must never see another's results through reuse.
+        .innerJoin(sweeps, eq(trials.sweepId, sweeps.id))
+        .where(
+          and(
+            eq(sweeps.projectId, spec.project),
+            eq(trials.status, 'succeeded'),
+            isNull(trials.reusedFrom),
+            // One array parameter, however many trials: a list would hit Postgres' 65,535 bind limit.
+            sql`${trials.identity} = any(${sql.param(identities)}::text[])`,
+          ),
+        )
         .orderBy(trials.identity, desc(trials.finishedAt));
       for (const row of rows) reusable.set(row.identity, row);
     }
