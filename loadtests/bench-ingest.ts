@@ -25,7 +25,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
-import { ingestToken } from '../core/ingest/tokens';
+import { mintIngestToken } from '../core/ingest/tokens';
 import { parseSweepSpec } from '../core/spec/spec';
 import { createSweep } from '../core/sweeps/store';
 import { createTestStack, type TestStack } from '../test/harness';
@@ -116,6 +116,8 @@ function hasPsql(): boolean {
 async function freshTrials(stack: TestStack, name: string, trials: number): Promise<string[]> {
   const spec = parseSweepSpec({ name, kind: 'synthetic', base: { steps: 1 }, seeds: trials });
   const sweep = await createSweep(stack.database.db, { spec, codeVersion: 'bench', rerun: true });
+  // Ingest accepts writes only from a running attempt: stand in for the worker's launch.
+  await stack.database.pool.query(`update trials set status = 'running', attempts = 1 where sweep_id = $1`, [sweep.id]);
   const { rows } = await stack.database.pool.query<{ id: string }>('select id from trials where sweep_id = $1 order by seed', [sweep.id]);
   check(rows.length === trials, `sweep ${sweep.id} has ${rows.length} trials, expected ${trials}`);
   return rows.map((r) => r.id);
@@ -202,7 +204,7 @@ async function main(): Promise<void> {
     const pool = stack.database.pool;
 
     const viaHttp = async (trialIds: string[]) => {
-      const tokens = trialIds.map((id) => ingestToken(stack.ingestSecret, id));
+      const tokens = trialIds.map((id) => mintIngestToken(stack.ingestSecret, { trialId: id, attempt: 1, timeoutSeconds: 3600 }));
       const urls = trialIds.map((id) => new URL(`${stack.ingestUrl}/trials/${encodeURIComponent(id)}/metrics`));
       let inserted = 0;
       await runPool(bodies.length, opts.senders, async (i) => {
@@ -291,7 +293,7 @@ async function main(): Promise<void> {
       if (usePsql) await viaPsqlCopy(copyText(await freshTrials(stack, 'warmup-copy', opts.trials), warm));
       // HTTP warm-up: the first few batches of every trial.
       const ids = await freshTrials(stack, 'warmup-http', opts.trials);
-      const tokens = ids.map((id) => ingestToken(stack.ingestSecret, id));
+      const tokens = ids.map((id) => mintIngestToken(stack.ingestSecret, { trialId: id, attempt: 1, timeoutSeconds: 3600 }));
       await runPool(Math.min(bodies.length, opts.senders * 10), opts.senders, async (i) => {
         const b = bodies[i]!;
         const res = await post(agent, new URL(`${stack.ingestUrl}/trials/${encodeURIComponent(ids[b.trial]!)}/metrics`), tokens[b.trial]!, b.body);

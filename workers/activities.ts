@@ -9,7 +9,7 @@ import { and, eq, inArray, notInArray, sql } from 'drizzle-orm';
 import { decidePromotion, predictNextRung, type PromotionDecision, type VariantScore } from '../core/analysis/promotion';
 import type { Db } from '../core/db/client';
 import { analyses, events, sweeps, trials, type SweepStatus, type TrialStatus } from '../core/db/schema';
-import { ingestToken } from '../core/ingest/tokens';
+import { mintIngestToken } from '../core/ingest/tokens';
 import type { SweepSpec } from '../core/spec/spec';
 import { loadObservations, refreshSweepAnalysis } from '../core/sweeps/analysis';
 import { setSweepStatus } from '../core/sweeps/store';
@@ -206,9 +206,21 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** Closes a sweep: 'cancelled' cancels what never ran; otherwise failed if any trial failed. */
-    async finishSweep(sweepId: string, outcome: 'completed' | 'cancelled'): Promise<SweepStatus> {
+    /**
+     * `stopped` ends a sweep early with `reason` (its first trials all failed with bad-config):
+     * what never ran is cancelled with that reason, so status and trial pages say why.
+     */
+    async finishSweep(sweepId: string, outcome: 'completed' | 'cancelled' | 'stopped', reason?: string): Promise<SweepStatus> {
       let status: SweepStatus = 'cancelled';
-      if (outcome === 'cancelled') {
+      if (outcome === 'stopped') {
+        const why = reason ?? 'sweep stopped';
+        await db
+          .update(trials)
+          .set({ status: 'cancelled', exitReason: why.slice(0, 500), finishedAt: new Date(), updatedAt: new Date() })
+          .where(and(eq(trials.sweepId, sweepId), notInArray(trials.status, TERMINAL_TRIAL_STATUSES)));
+        await db.insert(events).values({ sweepId, type: 'sweep.stopped', data: { reason: why } });
+        status = 'failed';
+      } else if (outcome === 'cancelled') {
         await db
           .update(trials)
           .set({ status: 'cancelled', exitReason: 'sweep cancelled', finishedAt: new Date(), updatedAt: new Date() })
@@ -237,6 +249,9 @@ export function createActivities(deps: ActivityDeps) {
         .set({
           status: 'running',
           attempts: sql`greatest(${trials.attempts}, ${attempt})`,
+          // The stored result is the current attempt's (ingest writes it once per attempt), so
+          // a new attempt starts without one; a retry of this activity keeps what its attempt wrote.
+          result: sql`case when ${trials.attempts} < ${attempt} then null else ${trials.result} end`,
           startedAt: sql`coalesce(${trials.startedAt}, now())`,
           updatedAt: new Date(),
         })
@@ -270,7 +285,7 @@ export function createActivities(deps: ActivityDeps) {
           env: {
             LADDER_TRIAL_ID: trialId,
             LADDER_INGEST_URL: deps.ingest.url,
-            LADDER_INGEST_TOKEN: ingestToken(deps.ingest.secret, trialId),
+            LADDER_INGEST_TOKEN: mintIngestToken(deps.ingest.secret, { trialId, attempt, timeoutSeconds: spec.timeoutSeconds }),
             LADDER_ATTEMPT: String(attempt),
           },
           labels: {

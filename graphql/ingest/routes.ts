@@ -2,19 +2,25 @@
  * HTTP routes through which running jobs push metric points and their final result:
  *   POST /ingest/v1/trials/:trialId/metrics   {"points": [{"name","step","value"}, …]}
  *   POST /ingest/v1/trials/:trialId/result    {"metrics": {…}, "config": {…}, "meta": {…}}
- * Authenticated by the per-trial bearer token. A batch is validated whole before anything is
- * written, so a malformed batch stores nothing.
+ * Authenticated by the per-attempt bearer token (core/ingest/tokens.ts). A body is validated
+ * whole before anything is written, so a malformed batch stores nothing.
+ *
+ * Answers: 200; 400 a client mistake, naming the field (sending it again cannot help);
+ * 401/403 token; 404 unknown trial or route; 409 the attempt may not write (the trial is not
+ * running, the attempt is over, or it already recorded another result); 413 body too large;
+ * 503 only for our own failures (the job retries those).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from 'pg';
-import type { z } from 'zod';
-import { formatPath } from '../../core/spec/spec';
 import {
+  IngestBodyError,
   IngestConflictError,
   insertMetricPoints,
-  metricBatchSchema,
+  MAX_METRICS_BODY_BYTES,
+  MAX_RESULT_BODY_BYTES,
+  parseMetricBatch,
+  parseTrialResult,
   recordTrialResult,
-  trialResultSchema,
   UnknownTrialError,
 } from '../../core/ingest/store';
 import { verifyIngestToken } from '../../core/ingest/tokens';
@@ -23,8 +29,6 @@ export interface IngestRoutesOptions {
   pool: Pool;
   /** Shared with the worker, which hands each job its token. */
   secret: string;
-  /** Largest accepted body; default 16 MiB (50k points ≈ 3 MiB). */
-  maxBodyBytes?: number;
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -41,8 +45,6 @@ class HttpError extends Error {
 
 /** Returns a handler that answers ingest requests and returns false for any other path. */
 export function createIngestRoutes(options: IngestRoutesOptions) {
-  const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024;
-
   return async function handleIngest(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const url = new URL(req.url ?? '/', 'http://ingest');
     if (!url.pathname.startsWith('/ingest/')) return false;
@@ -51,23 +53,26 @@ export function createIngestRoutes(options: IngestRoutesOptions) {
       if (!match) throw new HttpError(404, 'no such ingest route');
       if (req.method !== 'POST') throw new HttpError(405, 'use POST');
       const trialId = match[1]!;
+      const route = match[2] as 'metrics' | 'result';
       const auth = req.headers.authorization ?? '';
       const token = auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
       if (!token) throw new HttpError(401, 'missing bearer token');
-      if (!verifyIngestToken(options.secret, trialId, token)) throw new HttpError(403, 'token is not valid for this trial');
-      const body = await readJson(req, maxBodyBytes);
+      const check = verifyIngestToken(options.secret, trialId, token);
+      if (!check.ok) throw new HttpError(check.status, check.reason);
+      const body = await readJson(req, route === 'metrics' ? MAX_METRICS_BODY_BYTES : MAX_RESULT_BODY_BYTES);
 
-      if (match[2] === 'metrics') {
-        const batch = validate(metricBatchSchema, body);
-        const inserted = await insertMetricPoints(options.pool, trialId, batch.points);
+      if (route === 'metrics') {
+        const batch = parseMetricBatch(body);
+        const inserted = await insertMetricPoints(options.pool, trialId, check.attempt, batch.points);
         send(res, 200, { accepted: batch.points.length, inserted });
       } else {
-        const result = validate(trialResultSchema, body);
-        await recordTrialResult(options.pool, trialId, result);
-        send(res, 200, { ok: true });
+        const result = parseTrialResult(body);
+        const outcome = await recordTrialResult(options.pool, trialId, check.attempt, result);
+        send(res, 200, { ok: true, ...(outcome === 'unchanged' ? { unchanged: true } : {}) });
       }
     } catch (err) {
       if (err instanceof HttpError) send(res, err.status, { error: err.message });
+      else if (err instanceof IngestBodyError) send(res, 400, { error: err.message });
       else if (err instanceof UnknownTrialError) send(res, 404, { error: err.message });
       else if (err instanceof IngestConflictError) send(res, 409, { error: err.message });
       else {
@@ -77,15 +82,6 @@ export function createIngestRoutes(options: IngestRoutesOptions) {
     }
     return true;
   };
-}
-
-function validate<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const where = issue.code === 'unrecognized_keys' ? formatPath([...issue.path, issue.keys[0]!]) : formatPath(issue.path);
-  const more = parsed.error.issues.length > 1 ? ` (and ${parsed.error.issues.length - 1} more problems)` : '';
-  throw new HttpError(400, `${where || 'body'}: ${issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message}${more}`);
 }
 
 async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {

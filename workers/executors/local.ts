@@ -146,9 +146,18 @@ function readText(p: string): string | undefined {
 }
 
 /** Write via a temp file and rename, so readers never see a partial file. */
-function writeAtomic(p: string, data: string): void {
+function writeAtomic(p: string, data: string, mode?: number): void {
   const tmp = `${p}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, data);
+  if (mode === undefined) fs.writeFileSync(tmp, data);
+  else {
+    const fd = fs.openSync(tmp, 'w', mode);
+    try {
+      fs.fchmodSync(fd, mode); // a stale temp file of a crashed writer keeps its old mode otherwise
+      fs.writeFileSync(fd, data);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
   fs.renameSync(tmp, p);
 }
 
@@ -353,6 +362,9 @@ export class LocalExecutor implements Executor {
       if (pid !== undefined) return this.refFor(launch.executionId, pid, existing);
     }
 
+    // launch.json holds the attempt's plaintext ingest token: only this user may read it.
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(dir, 0o700);
     fs.mkdirSync(path.join(dir, 'output'), { recursive: true });
     fs.mkdirSync(ckptDir, { recursive: true });
     const gpus = this.allocateGpus(launch);
@@ -369,7 +381,7 @@ export class LocalExecutor implements Executor {
       fs.mkdirSync(path.join(this.runRoot, 'gpu-claims'), { recursive: true });
       writeAtomic(path.join(this.runRoot, 'gpu-claims', launch.executionId), gpus.join(','));
     }
-    writeAtomic(path.join(dir, 'launch.json'), `${JSON.stringify(record, null, 2)}\n`);
+    writeAtomic(path.join(dir, 'launch.json'), `${JSON.stringify(record, null, 2)}\n`, 0o600);
 
     const env = this.jobEnv(launch, dir, ckptDir, gpus);
     const logFd = fs.openSync(path.join(dir, 'job.log'), 'a');
