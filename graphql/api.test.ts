@@ -9,12 +9,15 @@ import { eq } from 'drizzle-orm';
 import { GraphQLClient, ClientError } from 'graphql-request';
 import { revokeApiToken } from '../core/auth/tokens';
 import { openDatabase } from '../core/db/client';
+import { analyzeSweep, type SweepAnalysisResult } from '../core/analysis/sweep-analysis';
 import { analyses, events, projects, sweeps, trials } from '../core/db/schema';
+import { loadObservations, SCALING_ANALYSIS, storeAnalysis } from '../core/sweeps/analysis';
 import { createTestStack, eventually, type TestStack } from '../test/harness';
 import { createApiServer, type ApiServer } from './server';
 import { gqlClient, sseReader, tokens } from './test-helpers';
 
 const RICH = 'rich-0001';
+let richAnalysis: SweepAnalysisResult;
 const VARIANTS = 5;
 const SEEDS = 6;
 /** loss of (rung, variant, seed): a fixed, irregular table so mean and std are not trivial. */
@@ -98,8 +101,10 @@ describe('GraphQL API', () => {
       { sweepId: RICH, trialId: t0, type: 'trial.attempt.started', data: { attempt: 1 } },
       { sweepId: RICH, trialId: t0, type: 'trial.finished', data: { status: 'succeeded' } },
     ]);
+    // The scaling analysis is computed from the trials above, as the worker does after a rung.
+    richAnalysis = analyzeSweep({ observations: await loadObservations(db, RICH, 'loss'), metric: 'loss', mode: 'min', bootstrap: { consistency: 50, extrapolation: 50 } });
+    await storeAnalysis(db, RICH, SCALING_ANALYSIS, -1, richAnalysis);
     await db.insert(analyses).values([
-      { sweepId: RICH, kind: 'scaling', rungIndex: -1, data: { metric: 'loss', consistent: true } },
       {
         sweepId: RICH,
         kind: 'promotion',
@@ -229,12 +234,51 @@ describe('GraphQL API', () => {
         {},
         tok.alphaViewer,
       );
-      assert.deepEqual(res.data.sweep.analysis, { metric: 'loss', consistent: true });
+      assert.deepEqual(res.data.sweep.analysis, JSON.parse(JSON.stringify(richAnalysis)));
+      // Computed from the trials: 5 variants at 1e5, 3 of them at 1e6, ranked alike at both.
+      assert.deepEqual(richAnalysis.rungs, [1e5, 1e6]);
+      assert.equal(richAnalysis.consistency.againstLargest[0]?.shared, 3);
       assert.deepEqual(res.data.sweep.promotions, [
         { rungIndex: 0, rule: { metric: 'loss', mode: 'min', topK: 3 }, decisions: [{ variantName: 'v0', mean: 1.02, rank: 1, promoted: true, reason: 'rank 1 of 5' }] },
       ]);
-      const none: any = await gql(`{ sweep(id: "s01") { analysis promotions { rungIndex } } }`, {}, tok.alphaViewer);
-      assert.deepEqual(none.data.sweep, { analysis: null, promotions: [] });
+      const none: any = await gql(`{ sweep(id: "s01") { analysis scalingAnalysis { verdict } promotions { rungIndex } } }`, {}, tok.alphaViewer);
+      assert.deepEqual(none.data.sweep, { analysis: null, scalingAnalysis: null, promotions: [] });
+    });
+
+    it('types the scaling analysis: verdict, matrices, critical rung, fits and extrapolations by variant', async () => {
+      const res: any = await gql(
+        `{ sweep(id: "${RICH}") { scalingAnalysis {
+            verdict metric mode rungs variants target targetSource targetNote budget { spent }
+            consistency { means r2 r2Interval spearman topK threshold againstLargest { scale shared r2 pearson winner largestWinner sameWinner consistent why } }
+            criticalRung { scale r2 pearson sameWinner topK reason }
+            fits { variant ok model params { a b c } reason }
+            extrapolations { variant ok target prediction interval intervalMethod predictSeeds reason backtest { heldOutScale withinInterval } }
+          } } }`,
+        {},
+        tok.alphaViewer,
+      );
+      assert.equal(res.errors, undefined, JSON.stringify(res.errors));
+      const a = res.data.sweep.scalingAnalysis;
+      const want = richAnalysis;
+      assert.ok(want.verdict.length > 0);
+      assert.equal(a.verdict, want.verdict);
+      assert.deepEqual([a.metric, a.mode, a.rungs, a.variants, a.target, a.targetSource], [want.metric, want.mode, want.rungs, want.variants, want.target, want.targetSource]);
+      assert.deepEqual(a.consistency.means, want.consistency.means);
+      assert.deepEqual(a.consistency.r2, want.consistency.r2);
+      assert.equal(a.consistency.againstLargest.length, 1);
+      assert.equal(a.consistency.againstLargest[0].consistent, want.consistency.againstLargest[0]!.consistent);
+      assert.equal(a.criticalRung.scale, want.criticalRung.scale);
+      assert.equal(a.criticalRung.reason, want.criticalRung.reason);
+      // Records keyed by variant become lists carrying the variant, in name order.
+      assert.deepEqual(a.fits.map((f: any) => f.variant), Object.keys(want.fits).sort());
+      assert.deepEqual(a.extrapolations.map((e: any) => e.variant), Object.keys(want.extrapolations).sort());
+      for (const e of a.extrapolations) {
+        const w = want.extrapolations[e.variant]!;
+        assert.equal(e.ok, w.ok);
+        if (w.ok) assert.deepEqual([e.prediction, e.interval, e.predictSeeds], [w.prediction, w.interval, w.predictSeeds]);
+        else assert.equal(e.reason, w.reason);
+      }
+      assert.equal(a.budget, null, 'no budget without costs passed to the analysis');
     });
 
     it('pages and filters its trials', async () => {
@@ -480,6 +524,50 @@ describe('GraphQL API', () => {
     });
     const deniedEvent = await sseReader(denied.body!).next();
     assert.equal(deniedEvent.errors?.[0]?.extensions?.code, 'NOT_FOUND');
+  });
+
+  it('sweepProgress sends only changes and completes once the sweep is over', async () => {
+    const id = 'sub-0001';
+    const db = stack.database.db;
+    await db.insert(sweeps).values({ id, projectId: 'alpha', name: 'sub', kind: 'synthetic', spec: {}, status: 'running', codeVersion: 'test' });
+    await db.insert(trials).values(
+      [0, 1].map((s) => ({
+        id: `${id}-s${s}`, sweepId: id, rungIndex: 0, rungName: 'only', variantIndex: 0, variantName: 'v0', variant: {}, seed: s,
+        config: {}, identity: `sub-${s}`, status: 'running' as const, attempts: 1, maxAttempts: 1,
+      })),
+    );
+    const res = await api.yoga.fetch('http://ladder.test/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${tok.alphaViewer}` },
+      body: JSON.stringify({ query: `subscription { sweepProgress(id: "${id}") { status progress { counts { running succeeded } } } }` }),
+    });
+    const reader = sseReader(res.body!);
+    const seen: string[] = [];
+    const next = async () => {
+      const e = await reader.next(20_000);
+      seen.push(JSON.stringify(e.data.sweepProgress));
+      return e.data.sweepProgress;
+    };
+    try {
+      assert.deepEqual((await next()).progress.counts, { running: 2, succeeded: 0 });
+      // Notifications that change nothing visible: an update of the sweep row that keeps its values.
+      for (let i = 0; i < 3; i++) await stack.database.pool.query(`update sweeps set status = status where id = $1`, [id]);
+      await db.update(trials).set({ status: 'succeeded' }).where(eq(trials.id, `${id}-s0`));
+      assert.deepEqual((await next()).progress.counts, { running: 1, succeeded: 1 });
+      await db.update(trials).set({ status: 'succeeded' }).where(eq(trials.id, `${id}-s1`));
+      await db.update(sweeps).set({ status: 'succeeded' }).where(eq(sweeps.id, id));
+      let last = await next();
+      while (last.status !== 'succeeded') last = await next();
+      assert.deepEqual(last.progress.counts, { running: 0, succeeded: 2 });
+      // Then the stream ends: the server completes the subscription.
+      await assert.rejects(reader.next(20_000), /event stream ended/);
+      for (let i = 1; i < seen.length; i++) assert.notEqual(seen[i], seen[i - 1], `event ${i} repeats the one before: ${seen.join(' | ')}`);
+    } finally {
+      await reader.cancel();
+      // Later tests count alpha's sweeps.
+      await db.delete(trials).where(eq(trials.sweepId, id));
+      await db.delete(sweeps).where(eq(sweeps.id, id));
+    }
   });
 
   it('serves a third-party client (graphql-request) on a real port', async () => {

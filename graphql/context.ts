@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { ApiPrincipal } from '../core/auth/tokens';
 import type { Db } from '../core/db/client';
+import type { LogReader } from '../core/trials/logs';
 import type { Loaders } from './data';
 import type { SweepNotifier } from './notify';
 
@@ -23,6 +24,8 @@ export interface GraphQLContext {
   /** Absent when the server runs without Temporal: mutations that start workflows then fail. */
   launch?: LaunchSettings;
   notifier: SweepNotifier;
+  /** Reads attempt logs through the executors; absent when this server cannot reach them (Trial.logs is then null). */
+  readLogs?: LogReader;
 }
 
 /** The project a request may see: its token's, or null (every project) for an allowed anonymous read. */

@@ -23,13 +23,51 @@ export function encodeCursor(key: unknown[]): string {
   return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
 }
 
+/** Longer than any cursor this API hands out; a bigger one is refused before decoding. */
+const MAX_CURSOR_LENGTH = 512;
+
 export function decodeCursor(cursor: string): unknown[] | null {
+  if (cursor.length > MAX_CURSOR_LENGTH || !/^[A-Za-z0-9_-]*$/.test(cursor)) return null;
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     return Array.isArray(value) ? value : null;
   } catch {
     return null;
   }
+}
+
+// A cursor's values go into SQL as parameters: anything Postgres would refuse (an integer out
+// of int4, a NUL, a date it cannot read) must be caught here, as the client's mistake.
+const isInt4 = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= -2147483648 && (v as number) <= 2147483647;
+const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 200 && !v.includes('\u0000');
+/** `created_at::text` as Postgres prints it, e.g. `2025-01-01 00:10:00.123456+00`. */
+const PG_TIMESTAMPTZ = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?[+-](\d{2})(:[0-5]\d){0,2}$/;
+
+function isPgTimestamp(v: unknown): v is string {
+  const m = typeof v === 'string' ? PG_TIMESTAMPTZ.exec(v) : null;
+  if (!m) return false;
+  const [y, mo, d, h, mi, sec, , tz] = m.slice(1).map(Number) as number[];
+  const date = new Date(Date.UTC(y!, mo! - 1, d!, h!, mi!, sec!));
+  // Round-trips only when every field is in range (no 31 February, no hour 25).
+  return y! >= 1 && date.getUTCMonth() === mo! - 1 && date.getUTCDate() === d! && date.getUTCHours() === h! && date.getUTCMinutes() === mi! && date.getUTCSeconds() === sec! && tz! <= 15;
+}
+
+/** A sweeps-page cursor: [createdAt as Postgres text, id], or null when it is not one. */
+export function decodeSweepCursor(cursor: string): [string, string] | null {
+  const key = decodeCursor(cursor);
+  if (!key || key.length !== 2) return null;
+  const [ts, id] = key;
+  if (!isPgTimestamp(ts) || !isId(id)) return null;
+  return [ts, id];
+}
+
+/** A trials-page cursor: [rungIndex, variantIndex, seed, id], or null when it is not one. */
+export function decodeTrialCursor(cursor: string): [number, number, number, string] | null {
+  const key = decodeCursor(cursor);
+  if (!key || key.length !== 4) return null;
+  const [rung, variant, seed, id] = key;
+  if (!isInt4(rung) || !isInt4(variant) || !isInt4(seed) || !isId(id)) return null;
+  return [rung, variant, seed, id];
 }
 
 // ---------------------------------------------------------------------------------------------

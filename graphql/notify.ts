@@ -140,3 +140,27 @@ export class SweepNotifier {
     await client?.end().catch(() => {});
   }
 }
+
+/**
+ * What a subscriber of a sweep should see, from its change notifications: the state is loaded
+ * once per notification, sent only when it differs from the last one sent (a notification burst
+ * or a reconnect often leaves nothing visible changed), and the stream ends after the first final
+ * state is sent, so clients are told the sweep is over instead of waiting on a silent stream.
+ * Ending (or the client leaving) returns `changes`, which unsubscribes it.
+ */
+export async function* distinctStates<T>(
+  changes: AsyncIterable<unknown>,
+  load: () => Promise<T>,
+  key: (state: T) => string,
+  isFinal: (state: T) => boolean,
+): AsyncGenerator<T> {
+  let last: string | null = null;
+  for await (const _ of changes) {
+    const state = await load();
+    const k = key(state);
+    if (k === last) continue;
+    last = k;
+    yield state;
+    if (isFinal(state)) return;
+  }
+}

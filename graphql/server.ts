@@ -6,18 +6,22 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
+import type * as GraphiQLPage from '@graphql-yoga/render-graphiql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { verifyApiToken } from '../core/auth/tokens';
 import { codeVersion as currentCodeVersion } from '../core/code-version';
 import type { Database } from '../core/db/client';
+import type { LogReader } from '../core/trials/logs';
 import type { GraphQLContext, LaunchSettings } from './context';
 import { createLoaders } from './data';
 import { createDashboardHandler } from './dashboard-static';
 import { createIngestRoutes } from './ingest/routes';
 import { SweepNotifier } from './notify';
 import { useAuth } from './plugins/use-auth';
-import { useLimits, type LimitsOptions } from './plugins/use-limits';
+import { useClientErrorStatus, useInputGuard } from './plugins/use-input-guard';
+import { resolveLimits, useLimits, type LimitsOptions } from './plugins/use-limits';
 import { maskedErrors } from './plugins/use-masking';
+import { createOriginPolicy, loopbackHosts, useHostCheck } from './plugins/use-origin';
 import { useReadiness } from './plugins/use-readiness';
 import { createLadderSchema } from './schema';
 
@@ -36,10 +40,23 @@ export interface ApiServerOptions {
   executor?: string;
   /** Queries and subscriptions without a token, over every project (embedded dev only). Default false. */
   allowAnonymousRead?: boolean;
-  /** Depth, cost and page-size limits (see plugins/use-limits.ts for the defaults). */
+  /** Body size, token, alias, depth, field, cost and page-size limits (defaults in plugins/use-limits.ts). */
   limits?: LimitsOptions;
+  /**
+   * Origins whose pages may call the API cross-origin (with credentials). Default: the
+   * comma-separated LADDER_ALLOWED_ORIGINS, else none (same-origin only).
+   */
+  allowedOrigins?: readonly string[];
+  /**
+   * Host header values this server answers (anything else: 421), against DNS rebinding.
+   * `'loopback'`: 127.0.0.1, localhost and [::1] with the port `listen` binds (the embedded
+   * stack). Default: the comma-separated LADDER_ALLOWED_HOSTS, else any host.
+   */
+  allowedHosts?: readonly string[] | 'loopback';
   /** GraphiQL at /graphql in a browser. Default: on unless NODE_ENV=production. */
   graphiql?: boolean;
+  /** Reads attempt logs for `Trial.logs` (workers/executor-factory.ts createLogReader); without it the field is null. */
+  readLogs?: LogReader;
 }
 
 export interface ApiServer {
@@ -69,6 +86,14 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     return launch;
   };
 
+  const limits = resolveLimits(options.limits);
+  const loopback = options.allowedHosts === 'loopback';
+  // Until `listen` knows the port, a loopback-only server answers no host at all.
+  const origin = createOriginPolicy({
+    allowedOrigins: options.allowedOrigins,
+    allowedHosts: loopback ? [] : (options.allowedHosts as readonly string[] | undefined),
+  });
+
   const yoga = createYoga<object, GraphQLContext>({
     schema: createLadderSchema(),
     context: () => ({
@@ -77,20 +102,37 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       loaders: createLoaders(database.db),
       launch: launchSettings(),
       notifier,
+      readLogs: options.readLogs,
     }),
     graphqlEndpoint: '/graphql',
+    maxRequestBodySize: limits.maxBodyBytes,
+    cors: origin.cors,
     graphiql: options.graphiql ?? process.env.NODE_ENV !== 'production',
+    // GraphiQL's scripts and styles come inlined from the package: yoga's default page loads them
+    // from a public CDN and is blank on a machine without internet. Loaded on the first page
+    // asked for: the bundle is ~9 MB of JavaScript that API-only processes never need.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    renderGraphiQL: (opts) => (require('@graphql-yoga/render-graphiql') as typeof GraphiQLPage).renderGraphiQL(opts),
     landingPage: false,
     logging: false,
     maskedErrors: maskedErrors({ log: options.log }),
     plugins: [
+      useHostCheck(origin),
       useReadiness({ pool: database.pool, temporal: options.temporal?.client, log: options.log }),
       useAuth({ verify: (token) => verifyApiToken(database.db, token), allowAnonymousRead: options.allowAnonymousRead }),
-      useLimits(options.limits),
+      ...useLimits(limits),
+      useInputGuard(),
+      useClientErrorStatus(),
     ],
   });
 
   const server = createServer((req, res) => {
+    // Before any route (ingest and the dashboard too), so a rebound name reaches nothing.
+    const refusal = origin.checkHost(req.headers.host);
+    if (refusal) {
+      res.writeHead(refusal.status, { 'content-type': 'text/plain' }).end(refusal.message);
+      return;
+    }
     handleIngest(req, res)
       .then((handled) => {
         if (handled) return;
@@ -115,6 +157,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         server.once('error', reject);
         server.listen(port, host, () => {
           const address = server.address() as AddressInfo;
+          if (loopback) origin.setAllowedHosts(loopbackHosts(address.port));
           resolve(`http://${host}:${address.port}`);
         });
       });
