@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { freePort } from './ports';
-import { isPidAlive, registerCleanup, run, runOk, sleep, tailFile, waitPidExit } from './proc';
+import { isPidAlive, parentDeathSignalArgs, registerCleanup, run, runOk, sleep, tailFile, waitPidExit } from './proc';
 
 const hasServer = (dir: string): boolean =>
   fs.existsSync(path.join(dir, 'postgres')) && fs.existsSync(path.join(dir, 'initdb'));
@@ -55,10 +55,16 @@ export interface StartPostgresOptions {
   logFile?: string;
   /** How long to wait for connections to be accepted. Default: 30 000 ms. */
   readyTimeoutMs?: number;
+  /**
+   * Superuser password. Given: the cluster uses SCRAM-SHA-256 for every local and TCP
+   * connection (a cluster made earlier with trust auth is switched over, data kept).
+   * Omitted: trust auth (throwaway test clusters only).
+   */
+  password?: string;
 }
 
 export interface PostgresServer {
-  /** Superuser URL for the `postgres` database (trust auth, no password). */
+  /** Superuser URL for the `postgres` database (carries the password when one was given: never log it). */
   url: string;
   port: number;
   /** True when an already-running postmaster on dataDir was adopted instead of started. */
@@ -74,10 +80,22 @@ const PG_USER = 'postgres';
  * initdb and postgres refuse to run as root. When we are root, run them as the `postgres` OS
  * user via setpriv (which exec()s, so the spawned pid IS the postmaster and signals reach it
  * directly, unlike runuser/su which keep a parent process in between).
+ * `parentDeath`: the signal the server gets when this node process dies, so a crashed or
+ * kill -9'd parent never leaves an orphaned postmaster behind.
  */
-function asServerUser(cmd: string, args: string[]): [string, string[]] {
-  if (process.getuid?.() !== 0) return [cmd, args];
-  return ['setpriv', ['--reuid', PG_USER, '--regid', PG_USER, '--init-groups', '--', cmd, ...args]];
+function asServerUser(cmd: string, args: string[], parentDeath?: NodeJS.Signals): [string, string[]] {
+  const pdeath = parentDeath ? parentDeathSignalArgs(parentDeath) : [];
+  if (process.getuid?.() !== 0) return pdeath.length ? ['setpriv', [...pdeath, '--', cmd, ...args]] : [cmd, args];
+  return ['setpriv', ['--reuid', PG_USER, '--regid', PG_USER, '--init-groups', ...pdeath, '--', cmd, ...args]];
+}
+
+const asRoot = (): boolean => process.getuid?.() === 0;
+
+/** Give a file to the server user (when we are root) so a server started by hand can write it too. */
+function chownToServerUser(file: string): void {
+  if (!asRoot()) return;
+  const ids = serverUserIds();
+  fs.chownSync(file, ids.uid, ids.gid);
 }
 
 function serverUserIds(): { uid: number; gid: number } {
@@ -140,8 +158,30 @@ function isPostmaster(pid: number): boolean {
   }
 }
 
-async function initdb(bin: string, dataDir: string): Promise<void> {
-  const base = ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8'];
+async function initdb(bin: string, dataDir: string, password: string | undefined): Promise<void> {
+  let pwDir: string | undefined;
+  const base = ['-D', dataDir, '-U', 'postgres', '-E', 'UTF8'];
+  if (password === undefined) {
+    base.push('--auth=trust');
+  } else {
+    // --pwfile must be readable by the server user; a private folder keeps it from everyone else.
+    pwDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ladder-pgpw-'));
+    const pwFile = path.join(pwDir, 'pw');
+    fs.writeFileSync(pwFile, `${password}\n`, { mode: 0o600 });
+    if (asRoot()) {
+      chownToServerUser(pwDir);
+      chownToServerUser(pwFile);
+    }
+    base.push('--auth=scram-sha-256', `--pwfile=${pwFile}`);
+  }
+  try {
+    await initdbAttempts(bin, dataDir, base);
+  } finally {
+    if (pwDir) fs.rmSync(pwDir, { recursive: true, force: true });
+  }
+}
+
+async function initdbAttempts(bin: string, dataDir: string, base: string[]): Promise<void> {
   const attempt = async (extra: string[]): Promise<Error | undefined> => {
     const [cmd, args] = asServerUser(path.join(bin, 'initdb'), [...base, ...extra]);
     try {
@@ -159,6 +199,53 @@ async function initdb(bin: string, dataDir: string): Promise<void> {
   for (const f of fs.readdirSync(dataDir)) fs.rmSync(path.join(dataDir, f), { recursive: true, force: true });
   const second = await attempt(['--no-locale']);
   if (second) throw new Error(`initdb failed:\n${first.message}\n--- retry with --no-locale:\n${second.message}`);
+}
+
+/** Ours: every connection, local socket or TCP, must prove the password. */
+const SCRAM_HBA = `# Written by Ladder (stack/postgres.ts): every connection needs the superuser password.
+local   all          all                  scram-sha-256
+host    all          all   127.0.0.1/32   scram-sha-256
+host    all          all   ::1/128        scram-sha-256
+local   replication  all                  scram-sha-256
+host    replication  all   127.0.0.1/32   scram-sha-256
+host    replication  all   ::1/128        scram-sha-256
+`;
+
+/** True when pg_hba.conf lets any connection in without a password. */
+function hbaAllowsTrust(dataDir: string): boolean {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dataDir, 'pg_hba.conf'), 'utf8');
+  } catch {
+    return true;
+  }
+  return text
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .filter(Boolean)
+    .some((l) => !/\bscram-sha-256$/.test(l));
+}
+
+/**
+ * Switch a cluster made with trust auth (an older `.ladder/`) to SCRAM without losing its data:
+ * set the password over the still-trusting connection, then replace pg_hba.conf and reload.
+ */
+async function requirePassword(url: string, dataDir: string, password: string): Promise<void> {
+  if (!hbaAllowsTrust(dataDir)) return;
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query("set password_encryption = 'scram-sha-256'");
+    await client.query(`alter role postgres with password ${client.escapeLiteral(password)}`);
+    const hba = path.join(dataDir, 'pg_hba.conf');
+    const tmp = `${hba}.ladder-tmp`;
+    fs.writeFileSync(tmp, SCRAM_HBA, { mode: 0o600 });
+    chownToServerUser(tmp);
+    fs.renameSync(tmp, hba);
+    await client.query('select pg_reload_conf()');
+  } finally {
+    await client.end();
+  }
 }
 
 async function waitReady(
@@ -201,18 +288,22 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Postgre
   const timeoutMs = opts.readyTimeoutMs ?? 30_000;
   const bin = findPostgresBin();
 
+  const userinfo = opts.password === undefined ? 'postgres' : `postgres:${encodeURIComponent(opts.password)}`;
+  const urlFor = (port: number): string => `postgres://${userinfo}@127.0.0.1:${port}/postgres`;
+
   const existing = readPidFile(dataDir);
   if (existing && isPostmaster(existing.pid)) {
-    const url = `postgres://postgres@127.0.0.1:${existing.port}/postgres`;
+    const url = urlFor(existing.port);
     await waitReady(url, dataDir, Date.now() + timeoutMs, () =>
       isPidAlive(existing.pid) ? undefined : `postmaster ${existing.pid} on ${dataDir} exited\n${tailFile(logFile)}`,
     );
+    if (opts.password !== undefined) await requirePassword(url, dataDir, opts.password);
     return adopt(existing.pid, existing.port, url, logFile, true, undefined);
   }
 
   fs.mkdirSync(path.dirname(dataDir), { recursive: true });
   await prepareDir(dataDir, 0o700);
-  if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) await initdb(bin, dataDir);
+  if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) await initdb(bin, dataDir, opts.password);
 
   // Unix sockets go to a private short folder: the default (/var/run/postgresql) may not be
   // writable, and socket paths are limited to ~107 bytes, which a deep dataDir can exceed.
@@ -222,10 +313,14 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Postgre
   const port = opts.port ?? (await freePort());
   const args = ['-D', dataDir, '-p', String(port), '-k', socketDir, '-c', 'listen_addresses=127.0.0.1'];
   if (opts.fast) args.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
-  const [cmd, cmdArgs] = asServerUser(path.join(bin, 'postgres'), args);
+  // SIGINT = fast shutdown: a dead parent leaves a cleanly stopped cluster, not an orphan.
+  const [cmd, cmdArgs] = asServerUser(path.join(bin, 'postgres'), args, 'SIGINT');
 
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const logFd = fs.openSync(logFile, 'a');
+  // As root the log would be root's and a server restarted by hand (`pg_ctl -l`, as the
+  // postgres user) could not open it; the server's own log belongs to the server's user.
+  chownToServerUser(logFile);
   const child = spawn(cmd, cmdArgs, { stdio: ['ignore', logFd, logFd] });
   fs.closeSync(logFd);
   // Don't let the server keep node alive (see temporal.ts); stop() polls with timers instead.
@@ -234,11 +329,12 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Postgre
   child.once('exit', (code, signal) => (exited = `exited with ${code ?? signal}`));
   child.once('error', (e) => (exited = e.message));
 
-  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const url = urlFor(port);
   const server = adopt(child.pid ?? -1, port, url, logFile, false, socketDir);
   try {
     if (child.pid === undefined) await sleep(10); // let 'error' fire
     await waitReady(url, dataDir, Date.now() + timeoutMs, () => exited);
+    if (opts.password !== undefined) await requirePassword(url, dataDir, opts.password);
   } catch (e) {
     const log = tailFile(logFile, 30);
     await server.stop();

@@ -1,7 +1,7 @@
 /**
  * Small process helpers shared by the stack modules (internal; not part of the public API).
  */
-import { spawn, type SpawnOptions } from 'node:child_process';
+import { execFileSync, spawn, type SpawnOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -55,6 +55,37 @@ export function tailFile(file: string, n = 20): string {
     } finally {
       fs.closeSync(fd);
     }
+  } catch {
+    return '';
+  }
+}
+
+let pdeathsigSupported: boolean | undefined;
+
+/**
+ * `setpriv` flags that make a spawned server get `signal` when this process dies, however it
+ * dies (kill -9 included): the kernel's parent-death signal, set just before setpriv exec()s the
+ * server, so the spawned pid is still the server itself. [] where setpriv cannot do it (not
+ * Linux, or util-linux older than 2.33); there a restart finds and replaces leftovers instead.
+ */
+export function parentDeathSignalArgs(signal: NodeJS.Signals): string[] {
+  if (pdeathsigSupported === undefined) {
+    pdeathsigSupported = false;
+    if (process.platform === 'linux') {
+      try {
+        pdeathsigSupported = execFileSync('setpriv', ['--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).includes('--pdeathsig');
+      } catch {
+        /* no setpriv */
+      }
+    }
+  }
+  return pdeathsigSupported ? ['--pdeathsig', signal.replace(/^SIG/, '')] : [];
+}
+
+/** The command line of a live pid ('' when it is gone or unreadable, e.g. not Linux). */
+export function pidCommandLine(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
   } catch {
     return '';
   }

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { cacheDir } from './paths';
 import { freePort } from './ports';
-import { registerCleanup, runOk, sleep, tailFile } from './proc';
+import { isPidAlive, parentDeathSignalArgs, pidCommandLine, registerCleanup, runOk, sleep, tailFile, waitPidExit } from './proc';
 
 /** Pinned so every machine (dev, CI) runs the same server; bump deliberately. */
 export const TEMPORAL_CLI_VERSION = '1.9.1';
@@ -121,6 +121,39 @@ export async function startTemporal(opts: StartTemporalOptions = {}): Promise<Te
   }
 }
 
+/** Where a server on a persistent db file records its pid, so a later start can find it. */
+export const temporalPidFile = (dbFile: string): string => `${path.resolve(dbFile)}.pid`;
+
+/**
+ * A dev server left on dbFile by a parent that died without stopping it (where the
+ * parent-death signal is unavailable, or a server started by an older Ladder). Two servers on
+ * one SQLite file fail with SQLITE_BUSY, so it is stopped (SIGTERM, then SIGKILL) before ours
+ * starts. The pid counts only if its command line is a dev server on this very file: pids are
+ * recycled after crashes and reboots.
+ */
+async function replaceLeftover(dbFile: string): Promise<void> {
+  const pidFile = temporalPidFile(dbFile);
+  let pid: number;
+  try {
+    pid = Number(JSON.parse(fs.readFileSync(pidFile, 'utf8')).pid);
+  } catch {
+    return;
+  }
+  const cmdline = Number.isInteger(pid) && pid > 0 && isPidAlive(pid) ? pidCommandLine(pid) : '';
+  if (cmdline.includes('start-dev') && cmdline.includes(path.resolve(dbFile))) {
+    for (const [sig, wait] of [['SIGTERM', 10_000], ['SIGKILL', 5_000]] as const) {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        break;
+      }
+      if (await waitPidExit(pid, wait)) break;
+    }
+    if (isPidAlive(pid)) throw new Error(`a Temporal dev server (pid ${pid}) still holds ${dbFile} and does not stop`);
+  }
+  fs.rmSync(pidFile, { force: true });
+}
+
 async function startTemporalOnce(opts: StartTemporalOptions): Promise<TemporalServer> {
   const bin = await ensureTemporalCli();
   const namespace = opts.namespace ?? 'default';
@@ -130,7 +163,10 @@ async function startTemporalOnce(opts: StartTemporalOptions): Promise<TemporalSe
   const logFile =
     opts.logFile ?? path.join(os.tmpdir(), `ladder-temporal-${port}-${crypto.randomBytes(4).toString('hex')}.log`);
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
-  if (opts.dbFile) fs.mkdirSync(path.dirname(path.resolve(opts.dbFile)), { recursive: true });
+  if (opts.dbFile) {
+    fs.mkdirSync(path.dirname(path.resolve(opts.dbFile)), { recursive: true });
+    await replaceLeftover(opts.dbFile);
+  }
 
   const args = [
     'server', 'start-dev', '--headless',
@@ -144,8 +180,14 @@ async function startTemporalOnce(opts: StartTemporalOptions): Promise<TemporalSe
   if (opts.dbFile) args.push('--db-filename', path.resolve(opts.dbFile));
 
   const logFd = fs.openSync(logFile, 'a');
-  const child = spawn(bin, args, { stdio: ['ignore', logFd, logFd] });
+  // SIGTERM on our death: the server closes its SQLite file cleanly instead of lingering on it.
+  const pdeath = parentDeathSignalArgs('SIGTERM');
+  const child = pdeath.length
+    ? spawn('setpriv', [...pdeath, '--', bin, ...args], { stdio: ['ignore', logFd, logFd] })
+    : spawn(bin, args, { stdio: ['ignore', logFd, logFd] });
   fs.closeSync(logFd);
+  const pidFile = opts.dbFile && child.pid !== undefined ? temporalPidFile(opts.dbFile) : undefined;
+  if (pidFile) fs.writeFileSync(pidFile, JSON.stringify({ pid: child.pid, port }));
 
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const exitPromise = new Promise<void>((resolve) => {
@@ -165,6 +207,9 @@ async function startTemporalOnce(opts: StartTemporalOptions): Promise<TemporalSe
     if (exited === undefined) child.kill(opts.dbFile ? 'SIGTERM' : 'SIGKILL');
     if (ownLog) fs.rmSync(logFile, { force: true });
   });
+  const forgetPid = (): void => {
+    if (pidFile) fs.rmSync(pidFile, { force: true });
+  };
 
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -176,6 +221,7 @@ async function startTemporalOnce(opts: StartTemporalOptions): Promise<TemporalSe
         await exitPromise;
         clearTimeout(timer);
       }
+      forgetPid();
       unregister();
       if (ownLog) fs.rmSync(logFile, { force: true });
     })();
