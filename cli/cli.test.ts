@@ -14,7 +14,7 @@ interface CliResult {
   stderr: string;
 }
 
-describe('ladder CLI', () => {
+describe('ladder CLI', { timeout: 300_000 }, () => {
   let stack: TestStack;
   let tmp: string;
 
@@ -141,6 +141,46 @@ describe('ladder CLI', () => {
     assert.match(status.stdout, /status\s+imported/);
   });
 
+  it('does not call a reversed or winner-changing ranking consistent, and refuses a metric nobody reported', async () => {
+    // The issue's table: adam-lr1e-3 wins at 1e6, adam-lr3e-4 at 1e7 and 1e8 (R² 0.97+ at 1e6 only
+    // because sgd is far behind everywhere); and a table whose 1e6 and 1e7 rankings are reversed.
+    const issue: Record<string, number[]> = {
+      'adam-lr1e-3': [2.5, 2.21, 2.03],
+      'adam-lr3e-4': [2.52, 2.18, 2.0],
+      'adam-lr1e-4': [2.6, 2.25, 2.02],
+      sgd: [3.5, 3.2, 3.0],
+    };
+    const reversed: Record<string, number[]> = { a: [2.0, 2.0, 1.3], b: [2.1, 2.1, 1.2], c: [2.2, 2.2, 1.1], d: [2.3, 2.3, 1.0] };
+    const csv = (t: Record<string, number[]>) =>
+      ['variant,scale,seed,loss', ...Object.entries(t).flatMap(([v, vals]) => [1e6, 1e7, 1e8].flatMap((s, i) => [0, 1].map((k) => `${v},${s},${k},${(vals[i]! + (k - 0.5) * 0.002).toFixed(4)}`)))].join('\n');
+
+    const rev = await ladder(['import', writeSpec('reversed.csv', csv(reversed)), '--metric', 'loss']);
+    assert.equal(rev.code, 0, rev.stderr);
+    const revId = rev.stdout.trim();
+    const revText = await ladder(['analyze', revId]);
+    assert.equal(revText.code, 0, revText.stderr);
+    const verdict = revText.stdout.split('\n')[0]!;
+    assert.match(verdict, /^No rung below 1e8 predicts it: 1e7: R² 1 but the ranking is reversed \(r -1\)/);
+    assert.match(revText.stdout, /critical rung: none/);
+    assert.doesNotMatch(revText.stdout, /budget:|Promoted|no promotion decision/, 'an imported sweep neither promoted nor spent anything');
+    const revJson = JSON.parse((await ladder(['analyze', revId, '--json'])).stdout);
+    assert.equal(revJson.criticalRung.scale, null);
+    assert.equal(revJson.verdict, verdict);
+    assert.equal(revJson.budget, undefined);
+
+    const changed = await ladder(['import', writeSpec('winner-changes.csv', csv(issue)), '--metric', 'loss']);
+    assert.equal(changed.code, 0, changed.stderr);
+    const text = await ladder(['analyze', changed.stdout.trim()]);
+    assert.match(text.stdout, /^Rankings at 1e7 already predict 1e8 \(.*same winner.*\)\. At 1e6 R² 0\.9\d clears 0\.9 but the winner changes \(adam-lr1e-3 → adam-lr3e-4\)\./);
+    assert.match(text.stdout, /critical rung: 1e7/);
+    assert.doesNotMatch(text.stdout, /critical rung: 1e6/);
+
+    const unknown = await ladder(['analyze', revId, '--metric', 'acc']);
+    assert.equal(unknown.code, 2);
+    assert.equal(unknown.stdout, '');
+    assert.match(unknown.stderr, /metric "acc" is not in the results of .*\(known: loss\)/);
+  });
+
   it('refuses a broken results table, naming row and column, and stores nothing', async () => {
     const before = await sweepCount();
     const file = writeSpec('broken.csv', 'variant,scale,seed,loss\na,1e5,0,2.5\nb,ten,0,2.4\nc,1e6,x,2.3\n');
@@ -175,6 +215,59 @@ describe('ladder CLI', () => {
     } finally {
       child.kill('SIGTERM');
     }
+  });
+
+  it('answers --version from package.json, and lists every command with a description and an example', async () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const version = await ladder(['--version']);
+    assert.equal(version.code, 0);
+    assert.equal(version.stdout.trim(), pkg.version);
+    const { buildProgram } = await import('./main');
+    const help = await ladder(['--help']);
+    assert.equal(help.code, 0);
+    const commands = buildProgram().commands.flatMap((c) => [c, ...c.commands]);
+    for (const cmd of commands) {
+      assert.ok(cmd.description(), `${cmd.name()} has a description`);
+      const own = await ladder([...(cmd.parent?.name() === 'ladder' ? [] : [cmd.parent!.name()]), cmd.name(), '--help']);
+      assert.match(own.stdout, /\nExample:\n  \$ /, `${cmd.name()} --help shows an example`);
+    }
+    for (const cmd of buildProgram().commands) assert.match(help.stdout, new RegExp(`\\n  ${cmd.name()}\\b`));
+    assert.ok(['logs', 'sweep'].every((n) => buildProgram().commands.some((c) => c.name() === n)));
+    assert.ok(buildProgram().commands.find((c) => c.name() === 'sweep')!.commands.some((c) => c.name() === 'watch'));
+  });
+
+  it('on Ctrl-C during --wait says the sweep continues and how to follow it (exit 130); `sweep watch` follows it', async () => {
+    // Slow trials (simulated: 40 steps × 0.5 s) so the sweep is still running when interrupted.
+    const file = writeSpec('slow.yaml', 'name: cli-slow\nkind: synthetic\nbase: { steps: 40, step_sleep: 0.5 }\nseeds: 1\nconcurrency: 1\ngrid: { lr: [0.001, 0.002] }\nscale: { key: scale, rungs: [100000] }\n');
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'cli', 'bin.js'), 'sweep', 'submit', file, '--wait'], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, LADDER_STATE_DIR: tmp, DATABASE_URL: stack.databaseUrl, TEMPORAL_ADDRESS: stack.temporalAddress, LADDER_TASK_QUEUE: stack.taskQueue, LADDER_CODE_VERSION: 'cli-test' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await eventually('a progress line naming a running trial', async () => /running: lr=/.test(stderr), 60_000);
+      child.kill('SIGINT');
+      assert.equal(await exited, 130);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    const id = /^sweep (\S+):/.exec(stdout)?.[1];
+    assert.ok(id, stdout);
+    assert.match(stderr, /elapsed \d+s/);
+    assert.match(stderr, new RegExp(`sweep ${id} continues in the background\\.\\n  follow it:  npx ladder sweep watch ${id}`));
+    const row = await stack.database.pool.query('select status from sweeps where id = $1', [id]);
+    assert.equal(row.rows[0].status, 'running', 'the sweep goes on without the terminal');
+
+    assert.equal((await ladder(['sweep', 'cancel', id])).code, 0);
+    const watched = await ladder(['sweep', 'watch', id]);
+    assert.equal(watched.code, 1, watched.stderr);
+    assert.match(watched.stdout, new RegExp(`sweep ${id} cancelled`));
+    const unknown = await ladder(['sweep', 'watch', 'nope-123']);
+    assert.equal(unknown.stderr.trim(), 'ladder: sweep "nope-123" not found');
   });
 
   it('says clearly when there is no stack to talk to, or no such sweep', async () => {

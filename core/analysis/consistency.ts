@@ -14,16 +14,22 @@
  * A pair with fewer than 3 shared variants gets null everywhere: two points always fit a line.
  *
  * Uncertainty: a percentile bootstrap over seeds. Each replicate resamples, with replacement,
- * the seeds of every (variant, rung) cell independently (a cell with one seed stays fixed, so
- * single-seed sweeps get zero-width intervals: there is no seed noise to measure) and recomputes
- * R². The PRNG is seeded, so the same input gives the same interval.
+ * the seeds of every (variant, rung) cell independently and recomputes R². The PRNG is seeded, so
+ * the same input gives the same interval. A pair where every cell has one seed has no seed noise
+ * to resample: its interval is null (not a zero-width one that reads as exact) and
+ * `intervalNote` says why.
  *
- * Critical rung: the smallest rung whose R² against the largest rung clears `threshold`, and so
- * does every rung between it and the largest (a rung with too few shared variants counts as not
- * clearing: consistency there is unknown). Above it, small-run findings transfer.
+ * Critical rung: the smallest rung that is *consistent* with the largest, and so is every rung
+ * between them (a rung with too few shared variants counts as not consistent: it is unknown).
+ * Consistent means all of:
+ *  - Pearson r > 0: R² alone loses the sign, and an exactly reversed ranking (r = −1) has R² = 1;
+ *  - R² ≥ `threshold`;
+ *  - the same winner (top-1): a researcher acts on the winner, and a high R² driven by one
+ *    far-off variant can hide a changed winner (e.g. Spearman 0.4 with R² 0.97).
+ * Each rung's comparison with the largest (`againstLargest`) also says whether the top-k agree.
  */
 import { mixSeed, mulberry32, randomIndex } from './rng';
-import { kendallTauB, mean, pearson, percentileInterval, rSquared, spearman, topKAgreement, fmt, formatScale } from './stats';
+import { kendallTauB, mean, pearson, percentileInterval, rSquared, spearman, topKAgreement, topKIndexes, fmt, formatScale } from './stats';
 import type { Interval, Mode, Observation } from './types';
 
 export interface ConsistencyOptions {
@@ -40,11 +46,41 @@ export interface ConsistencyOptions {
   level?: number;
 }
 
+/** One rung compared with the largest rung, over the variants run at both. */
+export interface RungComparison {
+  scale: number;
+  /** Variants present at both rungs; below 3 every statistic is null. */
+  shared: number;
+  r2: number | null;
+  /** Bootstrap interval of R²; null with one seed per cell (see `intervalNote`) or without a bootstrap. */
+  interval: Interval | null;
+  intervalNote?: string;
+  pearson: number | null;
+  spearman: number | null;
+  /** The best variant at this rung and at the largest, among the shared ones (by `mode`). */
+  winner: string | null;
+  largestWinner: string | null;
+  sameWinner: boolean | null;
+  /** |top-k here ∩ top-k at the largest| / k, k = `topK` capped at `shared`. */
+  topKAgreement: number | null;
+  consistent: boolean;
+  /** Why the rung is not consistent ('' when it is). */
+  why: string;
+}
+
 export interface CriticalRung {
-  /** The scale value of the critical rung; null when none clears (see `reason`). */
+  /** The scale value of the critical rung; null when none is consistent (see `reason`). */
   scale: number | null;
   r2: number | null;
   interval: Interval | null;
+  /** Why there is no interval (e.g. one seed), when there is none. */
+  intervalNote?: string;
+  pearson: number | null;
+  spearman: number | null;
+  sameWinner: boolean | null;
+  topKAgreement: number | null;
+  /** k of `topKAgreement`. */
+  topK: number;
   reason: string;
 }
 
@@ -60,6 +96,8 @@ export interface ConsistencyResult {
   kendall: (number | null)[][];
   topKAgreement: (number | null)[][];
   r2Interval: (Interval | null)[][];
+  /** Every rung below the largest against the largest, ascending (empty with < 2 rungs). */
+  againstLargest: RungComparison[];
   criticalRung: CriticalRung;
 }
 
@@ -107,6 +145,9 @@ function sharedVectors(means: (number | null)[][], i: number, j: number): [numbe
 }
 
 const MIN_SHARED = 3;
+
+/** Shown instead of an interval when the seeds cannot measure one. */
+export const ONE_SEED_NOTE = 'interval needs ≥ 2 seeds';
 
 function pairMatrix(
   means: (number | null)[][],
@@ -164,12 +205,13 @@ export function analyzeConsistency(obs: readonly Observation[], opts: Consistenc
   const r2Interval: (Interval | null)[][] = Array.from({ length: n }, () => new Array<Interval | null>(n).fill(null));
   for (let i = 0; i < n; i++) {
     for (let j = i; j < n; j++) {
-      const iv = r2[i]![j] === null ? null : percentileInterval(reps[i]![j]!, level);
+      const iv = r2[i]![j] === null || !seedNoiseAt(cells, i, j) ? null : percentileInterval(reps[i]![j]!, level);
       r2Interval[i]![j] = iv;
       r2Interval[j]![i] = iv;
     }
   }
 
+  const againstLargest = compareWithLargest({ rungs, variants, cells, means, r2, r2Interval, pearson: pear, spearman: spear, mode: opts.mode, threshold, topK, bootstrapped: B > 0 });
   return {
     rungs,
     variants,
@@ -180,39 +222,102 @@ export function analyzeConsistency(obs: readonly Observation[], opts: Consistenc
     kendall: kend,
     topKAgreement: topk,
     r2Interval,
-    criticalRung: findCriticalRung(rungs, r2, r2Interval, threshold),
+    againstLargest,
+    criticalRung: findCriticalRung(rungs, againstLargest, threshold, topK),
   };
 }
 
-/** See the module comment: smallest rung from which every rung up to the largest clears. */
-export function findCriticalRung(
-  rungs: readonly number[],
-  r2: readonly (readonly (number | null)[])[],
-  r2Interval: readonly (readonly (Interval | null)[])[],
-  threshold: number,
-): CriticalRung {
-  const top = rungs.length - 1;
-  const below = Array.from({ length: Math.max(0, top) }, (_, i) => r2[i]?.[top] ?? null);
-  if (top < 1 || below.every((v) => v === null)) {
-    return { scale: null, r2: null, interval: null, reason: `needs at least 2 rungs with ${MIN_SHARED} shared variants` };
+/** Whether any cell of the variants shared by rungs i and j has ≥ 2 seeds (something to resample). */
+function seedNoiseAt(cells: number[][][], i: number, j: number): boolean {
+  return cells.some((row) => row[i]!.length > 0 && row[j]!.length > 0 && (row[i]!.length > 1 || row[j]!.length > 1));
+}
+
+interface CompareInput {
+  rungs: number[];
+  variants: string[];
+  cells: number[][][];
+  means: (number | null)[][];
+  r2: (number | null)[][];
+  r2Interval: (Interval | null)[][];
+  pearson: (number | null)[][];
+  spearman: (number | null)[][];
+  mode: Mode;
+  threshold: number;
+  topK: number;
+  bootstrapped: boolean;
+}
+
+function compareWithLargest(c: CompareInput): RungComparison[] {
+  const top = c.rungs.length - 1;
+  const out: RungComparison[] = [];
+  for (let i = 0; i < top; i++) {
+    const names: string[] = [];
+    const x: number[] = [];
+    const y: number[] = [];
+    c.means.forEach((row, v) => {
+      if (row[i] !== null && row[i] !== undefined && row[top] !== null && row[top] !== undefined) {
+        names.push(c.variants[v]!);
+        x.push(row[i]!);
+        y.push(row[top]!);
+      }
+    });
+    const enough = names.length >= MIN_SHARED;
+    const winner = enough ? names[topKIndexes(x, 1, c.mode)[0]!]! : null;
+    const largestWinner = enough ? names[topKIndexes(y, 1, c.mode)[0]!]! : null;
+    const r2 = c.r2[i]![top] ?? null;
+    const r = c.pearson[i]![top] ?? null;
+    const sameWinner = enough ? winner === largestWinner : null;
+    let why = '';
+    if (!enough) why = `${names.length} shared variant(s), consistency needs ${MIN_SHARED}`;
+    else if (r2 === null || r === null) why = 'a rung where every variant scored the same has no ranking';
+    else if (!(r > 0)) why = `R² ${fmt(r2, 2)} but the ranking is reversed (r ${fmt(r, 2)})`;
+    else if (r2 < c.threshold) why = `R² ${fmt(r2, 2)} < ${c.threshold}`;
+    else if (!sameWinner) why = `R² ${fmt(r2, 2)} clears ${c.threshold} but the winner changes (${winner} at ${formatScale(c.rungs[i]!)}, ${largestWinner} at ${formatScale(c.rungs[top]!)})`;
+    const interval = c.r2Interval[i]![top] ?? null;
+    out.push({
+      scale: c.rungs[i]!,
+      shared: names.length,
+      r2,
+      interval,
+      ...(interval === null && r2 !== null && c.bootstrapped ? { intervalNote: ONE_SEED_NOTE } : {}),
+      pearson: r,
+      spearman: c.spearman[i]![top] ?? null,
+      winner,
+      largestWinner,
+      sameWinner,
+      topKAgreement: enough ? topKAgreement(x, y, c.topK, c.mode) : null,
+      consistent: why === '',
+      why,
+    });
   }
-  let critical: number | null = null;
-  for (let i = top - 1; i >= 0; i--) {
-    const v = below[i];
-    if (v === null || v === undefined || v < threshold) break;
-    critical = i;
+  return out;
+}
+
+/** See the module comment: the smallest rung from which every rung up to the largest is consistent. */
+export function findCriticalRung(rungs: readonly number[], againstLargest: readonly RungComparison[], threshold: number, topK: number): CriticalRung {
+  const none = { scale: null, r2: null, interval: null, pearson: null, spearman: null, sameWinner: null, topKAgreement: null, topK };
+  if (rungs.length < 2 || againstLargest.every((c) => c.shared < MIN_SHARED)) {
+    return { ...none, reason: `needs at least 2 rungs with ${MIN_SHARED} shared variants` };
   }
-  const largest = formatScale(rungs[top]!);
+  let critical: RungComparison | null = null;
+  for (let i = againstLargest.length - 1; i >= 0 && againstLargest[i]!.consistent; i--) critical = againstLargest[i]!;
   if (critical === null) {
-    return { scale: null, r2: null, interval: null, reason: `no rung below the largest clears ${threshold}` };
+    const below = againstLargest[againstLargest.length - 1]!;
+    return { ...none, reason: `no rung below the largest is consistent with it (${formatScale(below.scale)}: ${below.why})` };
   }
-  const v = below[critical]!;
-  const iv = r2Interval[critical]?.[top] ?? null;
-  const ivText = iv ? ` [${fmt(iv[0], 2)}, ${fmt(iv[1], 2)}]` : '';
+  const kk = Math.min(topK, critical.shared);
+  const ivText = critical.interval ? ` [${fmt(critical.interval[0], 2)}, ${fmt(critical.interval[1], 2)}]` : critical.intervalNote ? ` (${critical.intervalNote})` : '';
+  const topText = critical.topKAgreement === 1 ? `top-${kk} agree` : `top-${kk} share ${Math.round(critical.topKAgreement! * kk)} of ${kk}`;
   return {
-    scale: rungs[critical]!,
-    r2: v,
-    interval: iv,
-    reason: `R² ${fmt(v, 2)}${ivText} against ${largest} clears ${threshold}`,
+    scale: critical.scale,
+    r2: critical.r2,
+    interval: critical.interval,
+    ...(critical.intervalNote ? { intervalNote: critical.intervalNote } : {}),
+    pearson: critical.pearson,
+    spearman: critical.spearman,
+    sameWinner: critical.sameWinner,
+    topKAgreement: critical.topKAgreement,
+    topK,
+    reason: `R² ${fmt(critical.r2!, 2)}${ivText} against ${formatScale(rungs[rungs.length - 1]!)} clears ${threshold}, ρ ${fmt(critical.spearman ?? Number.NaN, 2)}, same winner, ${topText}`,
   };
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { analyzeExtrapolation, extrapolateVariant } from './extrapolation';
-import { gaussian, mulberry32 } from './rng';
+import { analyzeExtrapolation, extrapolateVariant, nextRungScale, predictionInterval } from './extrapolation';
+import { gaussian, mixSeed, mulberry32 } from './rng';
 import type { Observation } from './types';
 
 const law = (n: number) => 50 * n ** -0.3 + 1.5;
@@ -22,19 +22,30 @@ describe('extrapolateVariant', () => {
     assert.ok(e.backtest && Math.abs(e.backtest.error) < 1e-6 && e.backtest.heldOutScale === 1e8);
   });
 
-  it('property: the true value at a held-out scale lies in the 90% interval at ≥ 80% of noisy datasets', () => {
-    // 4 rungs × 3 seeds, Gaussian seed noise (sd 0.02 on a loss ≈ 1.5–3), extrapolated to 1e9.
-    // Measured: 88% over these 120 seeded datasets (88% over 200 when this was written).
+  it('calibrated: the 90% interval contains the observed mean at the target for ≥ 87% of 1,200 independent datasets', () => {
+    // What a researcher checks the prediction against is the sweep's own mean over its seeds at
+    // the target, so the truth here is law(target) plus the mean of 3 fresh seeds' noise. Each
+    // dataset has its own stream (mixSeed), cycling 3 noise levels × 2 targets; 4 rungs × 3 seeds.
+    // Measured: 89.5% (1,200 datasets); the curve-only percentile bootstrap it replaced: 78%.
+    // Standard error at 90% is 0.9 points, so the floor is 3.5 SE below nominal.
+    const t0 = Date.now();
+    const trials = 1200;
     let inside = 0;
-    const trials = 120;
-    for (let t = 0; t < trials; t++) {
-      const e = extrapolateVariant(noisy(1000 + t, 3, 0.02), 1e9, { bootstrap: 150, seed: t, backtest: false });
+    for (let d = 0; d < trials; d++) {
+      const sd = [0.01, 0.03, 0.1][d % 3]!;
+      const target = [1e9, 1e10][Math.floor(d / 3) % 2]!;
+      const r = mulberry32(mixSeed(0xc0fe, d));
+      const obs = SCALES.flatMap((s) => [0, 1, 2].map((k) => ({ variant: 'v', scale: s, seed: k, value: law(s) + sd * gaussian(r) })));
+      const observed = law(target) + (sd * (gaussian(r) + gaussian(r) + gaussian(r))) / 3;
+      const e = extrapolateVariant(obs, target, { bootstrap: 40, seed: d, backtest: false });
       assert.ok(e.ok, e.ok ? '' : e.reason);
-      if (law(1e9) >= e.interval[0] && law(1e9) <= e.interval[1]) inside++;
+      assert.equal(e.predictSeeds, 3);
+      if (observed >= e.interval[0] && observed <= e.interval[1]) inside++;
     }
     const rate = inside / trials;
-    console.log(`extrapolation coverage of the 90% interval: ${(rate * 100).toFixed(1)}% (${inside}/${trials})`);
-    assert.ok(rate >= 0.8, `coverage ${rate}`);
+    console.log(`prediction-interval coverage (nominal 90%): ${(rate * 100).toFixed(1)}% of ${trials} datasets in ${(Date.now() - t0) / 1000}s`);
+    assert.ok(rate >= 0.87, `coverage ${rate}`);
+    assert.ok(rate <= 0.95, `coverage ${rate}: intervals far wider than they claim`);
   });
 
   it('is deterministic for a seed and independent of input order', () => {
@@ -78,17 +89,40 @@ describe('extrapolateVariant', () => {
 });
 
 describe('analyzeExtrapolation', () => {
-  it('per variant, default target is the largest observed scale', () => {
+  it('per variant, default target is one rung step past the largest', () => {
     const obs = [...noisy(1, 2, 0.01, SCALES, 'b'), ...noisy(2, 2, 0.01, SCALES, 'a'), { variant: 'c', scale: 1e5, seed: 0, value: 3 }];
     const res = analyzeExtrapolation(obs, { bootstrap: 30 });
     assert.deepEqual(Object.keys(res), ['a', 'b', 'c']);
     const a = res.a!;
-    assert.ok(a.ok && a.target === 1e8);
+    assert.ok(a.ok && a.target === 1e9);
     assert.ok(!res.c!.ok);
     const at = analyzeExtrapolation(obs, { bootstrap: 30, target: 1e10 });
     assert.ok(at.a!.ok && at.a!.target === 1e10);
     // A variant's result does not depend on the other variants.
     const alone = analyzeExtrapolation(obs.filter((o) => o.variant === 'a'), { bootstrap: 30 });
     assert.deepEqual(alone.a, res.a);
+  });
+});
+
+describe('nextRungScale', () => {
+  it('steps on the scale\'s own spacing', () => {
+    assert.equal(nextRungScale([1e5, 1e6, 1e7, 1e8]), 1e9);
+    assert.equal(nextRungScale([1e8, 1e5, 1e6, 1e7, 1e6]), 1e9, 'order and repeats do not matter');
+    assert.equal(nextRungScale([100, 200, 400]), 800);
+    assert.equal(nextRungScale([1000, 2000, 3000]), 4000);
+    assert.equal(nextRungScale([1, 3]), 9, 'two rungs read as geometric');
+    assert.equal(nextRungScale([5]), null);
+    assert.equal(nextRungScale([]), null);
+  });
+});
+
+describe('predictionInterval', () => {
+  it('adds the seed noise of the predicted mean, with t on the noise estimate\'s df', () => {
+    // No curve uncertainty: the interval is prediction ± t(0.95, 4)·σ/√m, σ² = 0.04, m = 4.
+    const [lo, hi] = predictionInterval(2, [2, 2, 2], 0.04 / 4, 4, 0.9);
+    assert.ok(Math.abs(hi - 2 - 2.131846786 * 0.1) < 1e-6, String(hi));
+    assert.ok(Math.abs(2 - lo - 2.131846786 * 0.1) < 1e-6, String(lo));
+    const wider = predictionInterval(2, [1.9, 2, 2.1, 2.3], 0.01, 4, 0.9);
+    assert.ok(wider[1] - 2 > 2 - wider[0], 'a skewed bootstrap keeps its skew');
   });
 });

@@ -26,6 +26,8 @@ describe('analyzeSweep', () => {
     const e = a.extrapolations.lr0!;
     assert.ok(e.ok && e.target === 1e9 && e.backtest !== null);
     assert.equal(a.budget, undefined);
+    assert.equal(a.targetSource, 'requested');
+    assert.match(a.verdict, /^Rankings at 1e5 already predict 1e8 \(R² 1, ρ 1, same winner, top-3 agree\)\. Predicted at 1e9: lr0 → [\d.]+ \[[\d.]+, [\d.]+\]\.$/);
     const json = JSON.stringify(a);
     assert.ok(!/NaN|Infinity/.test(json));
     assert.deepEqual(JSON.parse(json), a);
@@ -41,9 +43,52 @@ describe('analyzeSweep', () => {
     });
     assert.deepEqual(b.rungs, []);
     assert.equal(b.target, null);
+    assert.equal(b.targetSource, 'none');
     assert.deepEqual(b.extrapolations, {});
     assert.equal(b.budget!.spent, 3);
     assert.match(b.criticalRung.reason, /needs at least 2 rungs/);
     assert.deepEqual(JSON.parse(JSON.stringify(b)), b);
+  });
+
+  it('default target: one rung step past the largest, and says so; a spec target says so too', () => {
+    const base = { observations: synthetic(2), mode: 'min' as const, metric: 'loss', bootstrap: { consistency: 0, extrapolation: 20 } };
+    const a = analyzeSweep(base);
+    assert.equal(a.target, 1e9);
+    assert.equal(a.targetSource, 'next-rung');
+    assert.equal(a.targetNote, 'target 1e9: one step past the largest rung');
+    const e = a.extrapolations.lr0!;
+    assert.ok(e.ok && e.target === 1e9 && e.prediction < a.consistency.means[0]![3]!, 'a loss extrapolated beyond the largest rung is lower');
+    const s = analyzeSweep({ ...base, target: 3e9, targetFrom: 'spec' });
+    assert.equal(s.targetNote, 'target 3e9: from the spec (analysis.targetScale)');
+  });
+
+  it('verdict: promotions and spend for a ladder; nothing of either for an imported sweep', () => {
+    const trials = [0, 1, 2, 3].flatMap((rung) =>
+      ['lr0', 'lr1', 'lr2', 'lr3', 'lr4'].flatMap((variant, v) =>
+        [0, 1].map((seed) => ({ rungIndex: rung, scale: 10 ** (5 + rung), variant, seed, status: rung === 0 || v < 3 ? 'succeeded' : 'skipped', gpuSeconds: 10 * 2 ** rung, wallSeconds: 1, gpus: 1 })),
+      ),
+    );
+    const input = {
+      observations: synthetic(3),
+      mode: 'min' as const,
+      metric: 'loss',
+      bootstrap: { consistency: 0, extrapolation: 20 },
+      budget: [trials, { variants: 5, seeds: 2, rungs: 4 }] as Parameters<typeof analyzeSweep>[0]['budget'],
+      promotions: [{ rungIndex: 0, decisions: [0, 1, 2, 3, 4].map((i) => ({ promoted: i < 3, rank: i + 1 })) }],
+    };
+    const ladder = analyzeSweep(input);
+    assert.match(ladder.verdict, / Promoted 3 of 5; spent 63% of the full grid's GPU time\. /);
+    const imported = analyzeSweep({ ...input, imported: true });
+    assert.equal(imported.budget, undefined);
+    assert.doesNotMatch(imported.verdict, /Promoted|spent|saved/);
+  });
+
+  it('verdict: says plainly when no rung predicts the largest, and why', () => {
+    const obs: Observation[] = [];
+    for (let v = 0; v < 5; v++)
+      for (const s of [1e5, 1e6, 1e7])
+        for (let k = 0; k < 2; k++) obs.push({ variant: `v${v}`, scale: s, seed: k, value: (s === 1e7 ? 3 - 0.1 * v : 2 + 0.1 * v) + 0.001 * k });
+    const a = analyzeSweep({ observations: obs, mode: 'min', metric: 'loss', bootstrap: { consistency: 50, extrapolation: 10 } });
+    assert.match(a.verdict, /^No rung below 1e7 predicts it: 1e6: R² 1 but the ranking is reversed \(r -1\); 1e5: R² 1 but the ranking is reversed \(r -1\)\./);
   });
 });

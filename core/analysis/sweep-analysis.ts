@@ -3,12 +3,15 @@
  * `ladder analyze --json` prints, what the `analyses` table stores, what GraphQL exposes.
  * Pure (no clock, no I/O): the same observations give the same object, byte for byte.
  *
- * Field names are a contract (CLI, GraphQL, dashboard): `rungs`, `consistency.r2`,
- * `consistency.spearman`, `criticalRung`, `fits`, `extrapolations`, `budget`.
+ * Field names are a contract (CLI, GraphQL, dashboard): `verdict`, `rungs`, `consistency.r2`,
+ * `consistency.spearman`, `consistency.againstLargest`, `criticalRung`, `fits`, `target`,
+ * `targetSource`, `targetNote`, `extrapolations`, `budget`.
  */
 import { budgetReport, type BudgetReport } from './budget';
-import { analyzeConsistency, type CriticalRung } from './consistency';
-import { analyzeExtrapolation, type VariantExtrapolation } from './extrapolation';
+import { analyzeConsistency, type CriticalRung, type RungComparison } from './consistency';
+import { analyzeExtrapolation, nextRungScale, type VariantExtrapolation } from './extrapolation';
+import { formatScale } from './stats';
+import { sweepVerdict, type PromotionSummary } from './verdict';
 import type { ScalingFit } from './scaling-law';
 import type { Interval, Mode, Observation } from './types';
 
@@ -16,8 +19,14 @@ export interface SweepAnalysisInput {
   observations: Observation[];
   mode: Mode;
   metric: string;
-  /** Scale to extrapolate to; default the largest observed scale. */
+  /** Scale to extrapolate to; default one rung step past the largest (`nextRungScale`). */
   target?: number;
+  /** Where `target` came from, for `targetNote`. Default 'requested'. */
+  targetFrom?: 'spec' | 'requested';
+  /** Promotion decisions so far, for the verdict. */
+  promotions?: readonly PromotionSummary[];
+  /** Imported results: the verdict leaves out promotion and budget. */
+  imported?: boolean;
   /** Critical-rung R² threshold; default 0.9. */
   threshold?: number;
   /** PRNG seed of every bootstrap; default 0. */
@@ -33,6 +42,8 @@ export interface SweepAnalysisInput {
 }
 
 export interface SweepAnalysisResult {
+  /** One plain-language sentence or three: see verdict.ts. */
+  verdict: string;
   metric: string;
   mode: Mode;
   /** Distinct scale values, ascending; every matrix below is indexed like this. */
@@ -47,6 +58,8 @@ export interface SweepAnalysisResult {
     spearman: (number | null)[][];
     kendall: (number | null)[][];
     topKAgreement: (number | null)[][];
+    /** Each rung below the largest against the largest: sign, winner, top-k, consistent or why not. */
+    againstLargest: RungComparison[];
     topK: number;
     threshold: number;
     level: number;
@@ -54,8 +67,12 @@ export interface SweepAnalysisResult {
   criticalRung: CriticalRung;
   /** Per variant: the scaling-law fit over all rungs, or the reason it was refused. */
   fits: Record<string, ScalingFit>;
-  /** The scale the extrapolations are at. */
+  /** The scale the extrapolations are at; null when there is no step to take (one rung). */
   target: number | null;
+  /** 'spec' (analysis.targetScale), 'requested' (--target), 'next-rung' (one step past the largest), 'none'. */
+  targetSource: 'spec' | 'requested' | 'next-rung' | 'none';
+  /** e.g. "target 1e9: one step past the largest rung". */
+  targetNote: string;
   /** Per variant: prediction and interval at `target`, with the backtest, or a refusal. */
   extrapolations: Record<string, VariantExtrapolation>;
   budget?: BudgetReport;
@@ -68,7 +85,12 @@ export function analyzeSweep(input: SweepAnalysisInput): SweepAnalysisResult {
   const seed = input.seed ?? 0;
   const obs = input.observations.filter((o) => Number.isFinite(o.value) && Number.isFinite(o.scale));
   const c = analyzeConsistency(obs, { mode: input.mode, threshold, topK, level, seed, bootstrap: input.bootstrap?.consistency ?? 1000 });
-  const target = input.target ?? (c.rungs.length ? c.rungs[c.rungs.length - 1]! : null);
+  const target = input.target ?? nextRungScale(c.rungs);
+  const targetSource = input.target !== undefined ? (input.targetFrom ?? 'requested') : target === null ? 'none' : 'next-rung';
+  const targetNote =
+    target === null
+      ? 'no target: a step past the largest rung needs 2 rungs'
+      : `target ${formatScale(target)}: ${targetSource === 'spec' ? 'from the spec (analysis.targetScale)' : targetSource === 'requested' ? 'as requested' : 'one step past the largest rung'}`;
   const extrapolations =
     target === null ? {} : analyzeExtrapolation(obs, { target, level, seed, bootstrap: input.bootstrap?.extrapolation ?? 500 });
   const fits: Record<string, ScalingFit> = {};
@@ -76,6 +98,7 @@ export function analyzeSweep(input: SweepAnalysisInput): SweepAnalysisResult {
     fits[v] = e.ok ? { ok: true, model: e.model, params: e.params, rmse: e.rmse } : { ok: false, reason: e.reason };
   }
   const result: SweepAnalysisResult = {
+    verdict: '',
     metric: input.metric,
     mode: input.mode,
     rungs: c.rungs,
@@ -88,6 +111,7 @@ export function analyzeSweep(input: SweepAnalysisInput): SweepAnalysisResult {
       spearman: c.spearman,
       kendall: c.kendall,
       topKAgreement: c.topKAgreement,
+      againstLargest: c.againstLargest,
       topK,
       threshold,
       level,
@@ -95,8 +119,24 @@ export function analyzeSweep(input: SweepAnalysisInput): SweepAnalysisResult {
     criticalRung: c.criticalRung,
     fits,
     target,
+    targetSource,
+    targetNote,
     extrapolations,
   };
-  if (input.budget) result.budget = budgetReport(...input.budget);
+  if (input.budget && !input.imported) result.budget = budgetReport(...input.budget);
+  result.verdict = sweepVerdict({
+    mode: input.mode,
+    rungs: c.rungs,
+    variants: c.variants,
+    means: c.means,
+    threshold,
+    againstLargest: c.againstLargest,
+    criticalRung: c.criticalRung,
+    target,
+    extrapolations,
+    budget: result.budget,
+    promotions: input.promotions,
+    imported: input.imported,
+  });
   return result;
 }

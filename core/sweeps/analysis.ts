@@ -18,6 +18,7 @@ export const SCALING_ANALYSIS = 'scaling';
 export interface AnalysisSettings {
   metric: string;
   mode: Mode;
+  /** The spec's analysis.targetScale. */
   target?: number;
   threshold: number;
 }
@@ -81,6 +82,8 @@ export async function refreshSweepAnalysis(
   const metric = overrides.metric ?? settings.metric;
   const mode = overrides.mode ?? settings.mode;
   const target = overrides.target ?? settings.target;
+  const targetFrom = overrides.target !== undefined ? 'requested' : 'spec';
+  const imported = sweep.status === 'imported';
 
   const [observations, trialRows, promotionRows] = await Promise.all([
     loadObservations(db, sweepId, metric),
@@ -104,11 +107,15 @@ export async function refreshSweepAnalysis(
       .orderBy(analyses.rungIndex),
   ]);
   const gpus = spec.resources.gpus;
+  const promotions = promotionRows.map((r) => ({ rungIndex: r.rungIndex, ...(r.data as { rule: unknown; decisions: PromotionDecision[] }) }));
   const scaling = analyzeSweep({
     observations,
     metric,
     mode,
     target,
+    targetFrom,
+    promotions,
+    imported,
     threshold: settings.threshold,
     bootstrap: BOOTSTRAP,
     budget: [
@@ -117,7 +124,6 @@ export async function refreshSweepAnalysis(
       { variants: planVariants(spec).length, seeds: seedList(spec).length, rungs: spec.scale?.rungs.length ?? 1 },
     ],
   });
-  const promotions = promotionRows.map((r) => ({ rungIndex: r.rungIndex, ...(r.data as { rule: unknown; decisions: PromotionDecision[] }) }));
   const analysis: SweepAnalysis = { ...scaling, promotions };
   const isDefault = overrides.metric === undefined && overrides.mode === undefined && overrides.target === undefined;
   if (isDefault) await storeAnalysis(db, sweepId, SCALING_ANALYSIS, -1, analysis);
