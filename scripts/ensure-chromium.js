@@ -2,7 +2,8 @@
 // Runs before `npm test`: makes sure Debian's Chromium is installed for the browser test
 // (test/browser/dashboard.test.ts drives it with playwright-core; no browser is downloaded by
 // npm). As root it installs the `chromium` package with apt-get; otherwise it only says what to
-// run. Never fails: without Chromium the browser test skips and says why.
+// run. Under CI=true a Chromium it cannot find or install fails the run here, with what to do;
+// elsewhere the browser test then fails in strict mode or skips, saying why (scripts/test.ts).
 const { execSync } = require('node:child_process');
 const fs = require('node:fs');
 
@@ -36,6 +37,13 @@ function ensureChromium() {
   return findChromium();
 }
 
-if (require.main === module) ensureChromium();
+const MISSING = 'Debian chromium is not installed and could not be installed: run `sudo apt-get install -y --no-install-recommends chromium` or set LADDER_CHROMIUM to a Chromium binary';
 
-module.exports = { ensureChromium, findChromium };
+if (require.main === module) {
+  if (!ensureChromium() && process.env.CI === 'true') {
+    console.error(`ensure-chromium: ${MISSING} (CI=true: the browser test may not skip)`);
+    process.exit(1);
+  }
+}
+
+module.exports = { ensureChromium, findChromium, MISSING };

@@ -12,12 +12,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { sql } from 'drizzle-orm';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { migrateDatabase, openDatabase, type Database } from '../core/db/client';
 import { silentLogger } from '../core/log';
 import { createApiServer, type ApiServer } from '../graphql/server';
 import { LocalExecutor } from '../workers/executors/local';
-import { SimulatedExecutor } from '../workers/executors/simulated';
+import { SimulatedExecutor, type SimulatedExecutorOptions } from '../workers/executors/simulated';
+import { waitForSweep, type LaunchContext } from '../core/sweeps/launch';
 import type { Executor } from '../workers/executors/types';
 import { startLadderWorker, type LadderWorker } from '../workers/worker';
 import { createDatabase, startPostgres } from '../stack/postgres';
@@ -85,7 +87,7 @@ export interface TestStack {
   /** Starts the worker as a separate process (`workers/main.ts`), e.g. to SIGKILL it. */
   spawnWorkerProcess(options?: { executor?: 'local' | 'simulated' }): ChildProcess;
   localExecutor(): LocalExecutor;
-  simulatedExecutor(): SimulatedExecutor;
+  simulatedExecutor(options?: SimulatedExecutorOptions): SimulatedExecutor;
   close(): Promise<void>;
 }
 
@@ -121,7 +123,7 @@ export async function createTestStack(name: string): Promise<TestStack> {
     runRoot,
     python: srv.python,
     localExecutor: () => new LocalExecutor({ runRoot, python: srv.python, killGraceMs: 5000 }),
-    simulatedExecutor: () => new SimulatedExecutor(),
+    simulatedExecutor: (options) => new SimulatedExecutor(options),
     async startWorker(options = {}) {
       const worker = await startLadderWorker({
         temporalAddress: srv.temporalAddress,
@@ -179,5 +181,36 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(pollMs);
+  }
+}
+
+/** Generous enough for a loaded machine; a sweep that needs longer in a test is a hang. */
+export const SWEEP_TIMEOUT_MS = 120_000;
+
+/**
+ * waitForSweep with a deadline: a sweep that never finishes fails the test with its status and
+ * trial counts instead of hanging the run.
+ */
+export async function waitForSweepWithin(
+  ctx: Pick<LaunchContext, 'db' | 'temporal'>,
+  sweepId: string,
+  timeoutMs = SWEEP_TIMEOUT_MS,
+): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      ctx.db
+        .execute(sql`select s.status, (select json_object_agg(status, n) from (select status, count(*)::int as n from trials where sweep_id = ${sweepId} group by status) c) as trials from sweeps s where s.id = ${sweepId}`)
+        .then(
+          (res) => JSON.stringify(res.rows[0] ?? null),
+          (e: Error) => `(state unreadable: ${e.message})`,
+        )
+        .then((state) => reject(new Error(`sweep ${sweepId} did not finish within ${timeoutMs} ms; now ${state}`)));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([waitForSweep(ctx, sweepId), timedOut]);
+  } finally {
+    clearTimeout(timer);
   }
 }

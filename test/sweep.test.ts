@@ -8,12 +8,13 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eq, sql } from 'drizzle-orm';
 import { events, trials } from '../core/db/schema';
-import { cancelSweep, launchSweep, waitForSweep, type LaunchContext } from '../core/sweeps/launch';
+import { cancelSweep, launchSweep, type LaunchContext } from '../core/sweeps/launch';
 import { leaderboard, requireSweep } from '../core/sweeps/store';
 import type { SweepSpecInput } from '../core/spec/spec';
 import { processGroupAlive } from '../workers/executors/local';
+import type { SimulatedExecutor } from '../workers/executors/simulated';
 import type { LadderWorker } from '../workers/worker';
-import { createTestStack, eventually, sleep, type TestStack } from './harness';
+import { createTestStack, eventually, sleep, waitForSweepWithin as waitForSweep, type TestStack } from './harness';
 
 function syntheticSpec(name: string, overrides: Partial<SweepSpecInput> = {}): SweepSpecInput {
   return {
@@ -54,7 +55,7 @@ function successfulExecutions(runRoot: string, trialId: string): number {
     }).length;
 }
 
-describe('sweeps end to end', { concurrency: false }, () => {
+describe('sweeps end to end', { concurrency: false, timeout: 600_000 }, () => {
   let stack: TestStack;
   let ctx: LaunchContext;
   let worker: LadderWorker | undefined;
@@ -136,7 +137,8 @@ describe('sweeps end to end', { concurrency: false }, () => {
   });
 
   it('does not retry a job that exits 2 (bad config)', async () => {
-    const spec = syntheticSpec('bad-config', { base: { steps: 5, no_such_key: 1 } });
+    // Keys and types are refused by the spec already; a value out of range only the job can refuse.
+    const spec = syntheticSpec('bad-config', { base: { steps: 5, noise: -1 } });
     const sweep = await launchSweep(ctx, { spec });
     assert.equal(await waitForSweep(ctx, sweep.id), 'failed');
     const [trial] = await trialRows(stack, sweep.id);
@@ -198,5 +200,101 @@ describe('sweeps end to end', { concurrency: false }, () => {
     const loss = (await metricCounts(stack, sweep.id)).filter((c) => c.name === 'loss');
     assert.equal(loss.length, 4);
     for (const c of loss) assert.equal(c.n, 30);
+  });
+});
+
+/**
+ * Failure paths the local executor cannot stage cheaply, on the simulated executor: a trial that
+ * outlives its per-attempt timeout, retries running out with their back-off, a sweep whose
+ * trials partly fail, a job that exits 0 without a result.
+ */
+describe('sweep failure paths (simulated executor)', { concurrency: false, timeout: 300_000 }, () => {
+  let stack: TestStack;
+  let ctx: LaunchContext;
+  let executor: SimulatedExecutor;
+  // The config marks the trials whose job "forgets" its result: the sweep id is only known after
+  // launchSweep has already started them.
+  const NO_RESULT_NOISE = 0.0123;
+
+  before(async () => {
+    stack = await createTestStack('sweep_sim');
+    executor = stack.simulatedExecutor({ omitResult: (l) => l.config.noise === NO_RESULT_NOISE });
+    await stack.startWorker({ executor, pollIntervalMs: 50 });
+    ctx = { db: stack.database.db, temporal: stack.temporal, taskQueue: stack.taskQueue, codeVersion: 'test-sim', executor: 'simulated' };
+  });
+  after(async () => {
+    await stack?.close();
+  });
+
+  const attemptStarts = async (trialId: string) =>
+    (
+      await stack.database.db
+        .select({ time: events.time })
+        .from(events)
+        .where(sql`${events.trialId} = ${trialId} and ${events.type} = 'trial.attempt.started'`)
+        .orderBy(events.id)
+    ).map((e) => e.time.getTime());
+
+  it('a per-attempt timeout stops the job; retries back off, run out, and fail the trial', async () => {
+    const sweep = await launchSweep(ctx, {
+      // 1000 simulated seconds per attempt against a 1 s timeout: every attempt times out.
+      spec: syntheticSpec('timeouts', { base: { steps: 1000, step_sleep: 1 }, retries: 2, timeoutSeconds: 1 }),
+    });
+    assert.equal(await waitForSweep(ctx, sweep.id), 'failed');
+    const [trial] = await trialRows(stack, sweep.id);
+    assert.equal(trial!.status, 'failed');
+    assert.equal(trial!.attempts, 3, 'retries: 2 means three attempts');
+    assert.match(trial!.exitReason ?? '', /^timeout after 1s/);
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const ref = { executor: 'simulated', executionId: `${trial!.id}-a${attempt}`, handle: {} };
+      assert.equal((await executor.status(ref)).state, 'cancelled', `attempt ${attempt} was stopped at its timeout`);
+      assert.equal(executor.isLive(ref.executionId), false);
+    }
+    // Attempt n+1 starts no sooner than the 1 s timeout plus the back-off of 2^(n-1) s.
+    const starts = await attemptStarts(trial!.id);
+    assert.equal(starts.length, 3);
+    assert.ok(starts[1]! - starts[0]! >= 2_000 - 50, `gap 1→2: ${starts[1]! - starts[0]!} ms`);
+    assert.ok(starts[2]! - starts[1]! >= 3_000 - 50, `gap 2→3: ${starts[2]! - starts[1]!} ms`);
+  });
+
+  it('some trials fail, the others succeed: the sweep is failed and only succeeded variants are promoted', async () => {
+    const sweep = await launchSweep(ctx, {
+      spec: syntheticSpec('partial', {
+        base: { steps: 5 },
+        // fail_attempts 9 > attempts: those variants fail every attempt (exit 1, retryable).
+        grid: { lr: [3e-4, 1e-3], fail_attempts: [0, 9] },
+        scale: { key: 'scale', rungs: [1e5, 1e6] },
+        promotion: { metric: 'loss', mode: 'min', topK: 3 },
+        retries: 1,
+      }),
+    });
+    assert.equal(await waitForSweep(ctx, sweep.id), 'failed');
+    const rows = await trialRows(stack, sweep.id);
+    const failing = (t: (typeof rows)[number]) => (t.config as { fail_attempts: number }).fail_attempts === 9;
+    const summary = rows.map((t) => `${t.rungIndex}/${t.variantName}:${t.status}`).join(' ');
+    for (const t of rows.filter((t) => t.rungIndex === 0)) {
+      if (failing(t)) {
+        assert.deepEqual([t.status, t.attempts, t.exitReason], ['failed', 2, 'exit 1'], summary);
+        assert.equal(t.result, null);
+      } else {
+        assert.deepEqual([t.status, t.attempts], ['succeeded', 1], summary);
+      }
+    }
+    // topK 3 of 4 variants, but only 2 have a result: the failed ones are not promoted.
+    for (const t of rows.filter((t) => t.rungIndex === 1)) {
+      assert.deepEqual([t.status, t.exitReason], failing(t) ? ['skipped', 'not promoted'] : ['succeeded', null], summary);
+    }
+  });
+
+  it('a job that exits 0 without a result is a failed attempt, retried, then a failed trial', async () => {
+    const spec = syntheticSpec('no-result', { base: { steps: 5, noise: NO_RESULT_NOISE }, retries: 1 });
+    const sweep = await launchSweep(ctx, { spec });
+    assert.equal(await waitForSweep(ctx, sweep.id), 'failed');
+    const [trial] = await trialRows(stack, sweep.id);
+    assert.deepEqual([trial!.status, trial!.attempts, trial!.exitReason], ['failed', 2, 'exited 0 without a final result']);
+    assert.equal(trial!.result, null);
+    // Its metric points did arrive: only the result was missing.
+    const loss = (await metricCounts(stack, sweep.id)).find((c) => c.name === 'loss');
+    assert.equal(loss?.n, 5);
   });
 });

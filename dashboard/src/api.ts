@@ -69,7 +69,7 @@ export async function gql<T>(query: string, variables: Record<string, unknown> =
 export function subscribe<T>(
   query: string,
   variables: Record<string, unknown>,
-  handlers: { onNext: (data: T) => void; onError?: (message: string) => void; onState?: (live: boolean) => void },
+  handlers: { onNext: (data: T) => void; onError?: (message: string) => void; onState?: (live: boolean) => void; onComplete?: () => void },
 ): () => void {
   let stopped = false;
   let controller: AbortController | null = null;
@@ -113,6 +113,7 @@ export function subscribe<T>(
           if (!msg) continue;
           if (msg.event === 'complete') {
             completed = true;
+            handlers.onComplete?.();
             break;
           }
           if (msg.event === 'next' || msg.event === 'message') {

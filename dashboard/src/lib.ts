@@ -2,6 +2,7 @@
  * Pure helpers of the dashboard (no DOM, no React): number formatting, leaderboard shaping,
  * chart series building, heatmap colours. Unit-tested in test/browser/dashboard-lib.test.ts.
  */
+import type { ScalingAnalysis } from './queries';
 
 export const TRIAL_STATUSES = ['planned', 'running', 'succeeded', 'failed', 'cancelled', 'skipped'] as const;
 export type TrialStatus = (typeof TRIAL_STATUSES)[number];
@@ -132,37 +133,44 @@ export function sortPivotRows(rows: readonly PivotRow[], key: SortKey, mode: 'mi
   return out;
 }
 
-export interface ScalingAnalysis {
-  metric: string;
-  mode: 'min' | 'max';
-  rungs: number[];
-  variants: string[];
-  consistency: {
-    means: (number | null)[][];
-    r2: (number | null)[][];
-    spearman: (number | null)[][];
-    threshold?: number;
-  };
-  criticalRung?: unknown;
-  target: number | null;
-  fits?: Record<string, { ok: boolean; model?: string; params?: { a: number; b: number; c: number }; reason?: string }>;
-  extrapolations: Record<
-    string,
-    { ok: true; target: number; prediction: number; interval: [number, number]; params?: { a: number; b: number; c: number } } | { ok: false; reason: string }
-  >;
+export type { ScalingAnalysis };
+
+/** "lower is better" / "higher is better": said on every ranked table. */
+export function betterText(mode: 'min' | 'max'): string {
+  return mode === 'min' ? 'lower is better' : 'higher is better';
 }
 
-/** Loosely checks that a JSON value is a scaling analysis the plots can draw. */
-export function asScalingAnalysis(value: unknown): ScalingAnalysis | null {
-  if (!value || typeof value !== 'object') return null;
-  const a = value as Partial<ScalingAnalysis>;
-  if (!Array.isArray(a.rungs) || !Array.isArray(a.variants) || !a.consistency || !Array.isArray(a.consistency.means)) return null;
-  return { ...a, extrapolations: a.extrapolations ?? {}, target: a.target ?? null } as ScalingAnalysis;
+/** An interval as `[lo, hi]` in the same digits as `formatNumber`. */
+export function formatInterval(iv: readonly [number, number] | null | undefined, digits = 3): string {
+  return iv ? `[${formatNumber(iv[0], digits)}, ${formatNumber(iv[1], digits)}]` : '—';
+}
+
+/**
+ * Wall-clock time left, from each rung's mean wall time per finished trial × its trials still
+ * to run ÷ the trials run at once. Null while a rung with work left has no finished trial; GPU
+ * seconds would be 0 for every CPU sweep, so they are not used.
+ */
+export function wallClockEta(
+  rungs: readonly { counts: StatusCounts; wallSeconds: number }[],
+  concurrency: number,
+): number | null {
+  const parallel = Number.isFinite(concurrency) && concurrency >= 1 ? concurrency : 1;
+  let total = 0;
+  for (const r of rungs) {
+    const left = r.counts.planned + r.counts.running;
+    if (left === 0) continue;
+    const finished = r.counts.succeeded + r.counts.failed;
+    if (finished === 0 || !(r.wallSeconds > 0)) return null;
+    total += ((r.wallSeconds / finished) * left) / Math.min(parallel, left);
+  }
+  return total;
 }
 
 export interface XY {
   x: number;
   y: number;
+  /** Sample standard deviation over seeds, when there are ≥ 2. */
+  sd?: number;
 }
 
 export interface ScalingSeries {
@@ -185,18 +193,34 @@ export function logSpace(from: number, to: number, n: number): number[] {
   return Array.from({ length: n }, (_, i) => Math.pow(10, a + ((b - a) * i) / (n - 1)));
 }
 
-/** One series per variant for the scaling plot: means against scale, fitted law, extrapolation band. */
-export function scalingSeries(analysis: ScalingAnalysis): ScalingSeries[] {
+/** Spread over seeds of one variant at one scale (the leaderboard's sample std and count). */
+export interface SeedSpread {
+  variantName: string;
+  scaleValue: number | null;
+  std: number | null;
+  count: number;
+}
+
+/**
+ * One series per variant for the scaling plot: means against scale (with ± 1 sd over seeds where
+ * `spread` has it), fitted law, extrapolation band.
+ */
+export function scalingSeries(analysis: ScalingAnalysis, spread: readonly SeedSpread[] = []): ScalingSeries[] {
+  const sd = new Map(spread.filter((s) => s.count >= 2 && s.std !== null).map((s) => [`${s.variantName}\u0000${s.scaleValue}`, s.std!]));
   return analysis.variants.map((variant, vi) => {
     const row = analysis.consistency.means[vi] ?? [];
     const observed: XY[] = [];
     analysis.rungs.forEach((x, ri) => {
       const y = row[ri];
-      if (typeof y === 'number' && Number.isFinite(y)) observed.push({ x, y });
+      if (typeof y !== 'number' || !Number.isFinite(y)) return;
+      const e = sd.get(`${variant}\u0000${x}`);
+      observed.push(e === undefined ? { x, y } : { x, y, sd: e });
     });
-    const ex = analysis.extrapolations[variant];
-    const params = (ex && ex.ok ? ex.params : undefined) ?? (analysis.fits?.[variant]?.ok ? analysis.fits[variant]!.params : undefined);
-    const prediction = ex && ex.ok ? { x: ex.target, y: ex.prediction, lo: ex.interval[0], hi: ex.interval[1] } : null;
+    const ex = analysis.extrapolations.find((e) => e.variant === variant);
+    const fitted = analysis.fits.find((f) => f.variant === variant);
+    const params = (ex?.ok ? ex.params : null) ?? (fitted?.ok ? fitted.params : null);
+    const prediction =
+      ex?.ok && ex.target !== null && ex.prediction !== null && ex.interval ? { x: ex.target, y: ex.prediction, lo: ex.interval[0], hi: ex.interval[1] } : null;
     const xs = observed.map((p) => p.x);
     const lastX = xs.length ? Math.max(...xs) : null;
     const fit: XY[] = [];
@@ -236,6 +260,16 @@ export const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '
 
 export function seriesColor(i: number): string {
   return PALETTE[((i % PALETTE.length) + PALETTE.length) % PALETTE.length]!;
+}
+
+/**
+ * Dash patterns for series (variant i → DASHES[i % length]); with the palette, two lines differ
+ * in colour or pattern up to 10 × 4 variants, and close colours get different patterns.
+ */
+export const DASHES = ['', '8 3', '2 3', '10 3 2 3'];
+
+export function seriesDash(i: number): string {
+  return DASHES[((i % DASHES.length) + DASHES.length) % DASHES.length]!;
 }
 
 /** Parses `#/sweeps/<id>`, `#/trials/<id>`, anything else → the sweeps list. */

@@ -91,18 +91,102 @@ export interface TrialListItem {
   result: Record<string, unknown> | null;
 }
 
+/** The fields of `ScalingAnalysis` the sweep page shows (the schema's descriptions say what each means). */
+export const ANALYSIS_FIELDS = `
+  verdict metric mode rungs variants target targetSource targetNote
+  consistency {
+    means r2 spearman threshold topK level
+    againstLargest { scale shared r2 interval intervalNote pearson spearman winner largestWinner sameWinner topKAgreement consistent why }
+  }
+  criticalRung { scale r2 interval intervalNote pearson spearman sameWinner topKAgreement topK reason }
+  fits { variant ok model params { a b c } reason }
+  extrapolations { variant ok target prediction interval intervalMethod predictSeeds reason params { a b c } }
+  budget { spent fullGrid savedShare unit notes }`;
+
+export type Interval = [number, number];
+
+export interface RungComparison {
+  scale: number;
+  shared: number;
+  r2: number | null;
+  interval: Interval | null;
+  intervalNote: string | null;
+  pearson: number | null;
+  spearman: number | null;
+  winner: string | null;
+  largestWinner: string | null;
+  sameWinner: boolean | null;
+  topKAgreement: number | null;
+  consistent: boolean;
+  why: string;
+}
+
+export interface CriticalRung {
+  scale: number | null;
+  r2: number | null;
+  interval: Interval | null;
+  intervalNote: string | null;
+  pearson: number | null;
+  spearman: number | null;
+  sameWinner: boolean | null;
+  topKAgreement: number | null;
+  topK: number;
+  reason: string;
+}
+
+export interface ScalingParams {
+  a: number;
+  b: number;
+  c: number;
+}
+
+export interface ScalingAnalysis {
+  verdict: string;
+  metric: string;
+  mode: 'min' | 'max';
+  rungs: number[];
+  variants: string[];
+  target: number | null;
+  targetSource: string;
+  targetNote: string;
+  consistency: {
+    means: (number | null)[][];
+    r2: (number | null)[][];
+    spearman: (number | null)[][];
+    threshold: number;
+    topK: number;
+    level: number;
+    againstLargest: RungComparison[];
+  };
+  criticalRung: CriticalRung;
+  fits: { variant: string; ok: boolean; model: string | null; params: ScalingParams | null; reason: string | null }[];
+  extrapolations: {
+    variant: string;
+    ok: boolean;
+    target: number | null;
+    prediction: number | null;
+    interval: Interval | null;
+    intervalMethod: string | null;
+    predictSeeds: number | null;
+    reason: string | null;
+    params: ScalingParams | null;
+  }[];
+  budget: { spent: number; fullGrid: number | null; savedShare: number | null; unit: string; notes: string[] } | null;
+}
+
 export interface SweepDetail extends SweepListItem {
   codeVersion: string;
   executor: string;
   spec: Record<string, unknown>;
-  analysis: unknown;
+  scalingAnalysis: ScalingAnalysis | null;
   promotions: RungPromotion[];
   trials: { totalCount: number; edges: { node: TrialListItem }[] };
 }
 
 export const SWEEP_QUERY = `query DashboardSweep($id: ID!) {
   sweep(id: $id) {
-    id project name kind createdAt codeVersion executor spec analysis
+    id project name kind createdAt codeVersion executor spec
+    scalingAnalysis { ${ANALYSIS_FIELDS} }
     ${PROGRESS_FIELDS}
     promotions { rungIndex rule decisions { variantIndex variantName mean rank promoted reason } }
     trials(first: 100) {
@@ -188,6 +272,14 @@ export interface TrialDetail {
   sweep: { id: string; name: string };
   events: { id: string; type: string; data: unknown; time: string }[];
   metrics: Series[];
+}
+
+export const TRIAL_LOGS_QUERY = `query DashboardTrialLogs($id: ID!, $tail: Int) {
+  trial(id: $id) { id logs(tail: $tail) }
+}`;
+
+export interface TrialLogsData {
+  trial: { id: string; logs: string | null } | null;
 }
 
 export interface TrialData {

@@ -1,8 +1,12 @@
 /** The dashboard's pure helpers (dashboard/src/lib.ts): formatting, leaderboard shaping, series. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { parse, validate } from 'graphql';
+import { createLadderSchema } from '../../graphql/schema';
+import * as queries from '../../dashboard/src/queries';
 import {
-  asScalingAnalysis,
+  betterText,
+  formatInterval,
   formatMeanStd,
   formatNumber,
   formatScale,
@@ -15,7 +19,10 @@ import {
   resultMetrics,
   scalingSeries,
   sortPivotRows,
+  wallClockEta,
   type LeaderboardRow,
+  type ScalingAnalysis,
+  type StatusCounts,
 } from '../../dashboard/src/lib';
 
 const row = (variantIndex: number, rungIndex: number, mean: number | null, std: number | null = 0.01): LeaderboardRow => ({
@@ -60,26 +67,60 @@ describe('dashboard helpers', () => {
     assert.deepEqual(sortPivotRows(pivot.rows, { by: 'variant' }, 'min', true).map((r) => r.variantIndex), [2, 1, 0]);
   });
 
-  it('builds scaling series with the fitted law and the band up to the target', () => {
-    const analysis = asScalingAnalysis({
+  it('builds scaling series with the fitted law, the seed spread and the band up to the target', () => {
+    const none = { model: null, target: null, prediction: null, interval: null, intervalMethod: null, predictSeeds: null, params: null };
+    const analysis = {
       metric: 'loss',
       mode: 'min',
       rungs: [1e5, 1e6],
       variants: ['a', 'b'],
       consistency: { means: [[3, 2.5], [3.2, null]], r2: [], spearman: [] },
       target: 1e7,
-      extrapolations: { a: { ok: true, target: 1e7, prediction: 2.2, interval: [2.1, 2.3], params: { a: 10, b: 0.1, c: 0 } }, b: { ok: false, reason: 'too few rungs' } },
-    })!;
-    const [a, b] = scalingSeries(analysis);
-    assert.deepEqual(a!.observed, [{ x: 1e5, y: 3 }, { x: 1e6, y: 2.5 }]);
+      fits: [],
+      extrapolations: [
+        { ...none, variant: 'a', ok: true, target: 1e7, prediction: 2.2, interval: [2.1, 2.3], params: { a: 10, b: 0.1, c: 0 }, reason: null },
+        { ...none, variant: 'b', ok: false, reason: 'too few rungs' },
+      ],
+    } as unknown as ScalingAnalysis;
+    const spread = [
+      { variantName: 'a', scaleValue: 1e5, std: 0.1, count: 3 },
+      { variantName: 'a', scaleValue: 1e6, std: 0.2, count: 1 }, // one seed: no spread to show
+    ];
+    const [a, b] = scalingSeries(analysis, spread);
+    assert.deepEqual(a!.observed, [{ x: 1e5, y: 3, sd: 0.1 }, { x: 1e6, y: 2.5 }]);
     assert.equal(a!.fit.length, 24);
     assert.ok(Math.abs(a!.fit.at(-1)!.x - 1e7) < 1e-3);
     assert.deepEqual(a!.band, [{ x: 1e6, lo: 2.5, hi: 2.5 }, { x: 1e7, lo: 2.1, hi: 2.3 }]);
     assert.deepEqual(b!.observed, [{ x: 1e5, y: 3.2 }]);
     assert.equal(b!.prediction, null);
     assert.deepEqual(b!.fit, []);
-    assert.equal(asScalingAnalysis({ rungs: 1 }), null);
     assert.deepEqual(logSpace(1, 100, 3).map((x) => Math.round(x)), [1, 10, 100]);
+  });
+
+  it('says which direction is better and formats intervals like numbers', () => {
+    assert.equal(betterText('min'), 'lower is better');
+    assert.equal(betterText('max'), 'higher is better');
+    assert.equal(formatInterval([2.2512345678901234, 2.38]), '[2.25, 2.38]');
+    assert.equal(formatInterval(null), '—');
+  });
+
+  it('estimates the wall-clock time left from finished trials, not GPU-seconds', () => {
+    const counts = (c: Partial<StatusCounts>): StatusCounts => ({ planned: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, skipped: 0, ...c });
+    // 4 finished trials took 40 s of wall time: 10 s each; 6 left, 2 at a time → 30 s. A CPU sweep has 0 GPU-seconds.
+    assert.equal(wallClockEta([{ counts: counts({ succeeded: 4, planned: 4, running: 2 }), wallSeconds: 40 }], 2), 30);
+    assert.equal(wallClockEta([{ counts: counts({ succeeded: 4 }), wallSeconds: 40 }], 2), 0, 'nothing left');
+    assert.equal(wallClockEta([{ counts: counts({ running: 2, planned: 2 }), wallSeconds: 0 }], 2), null, 'no finished trial to estimate from');
+    // Fewer trials left than the concurrency: they run at once.
+    assert.equal(wallClockEta([{ counts: counts({ succeeded: 1, running: 1 }), wallSeconds: 10 }], 8), 10);
+  });
+
+  it('asks the API only for fields the schema has (every dashboard query validates)', () => {
+    const schema = createLadderSchema();
+    const ops = Object.entries(queries).flatMap(([name, q]) =>
+      typeof q === 'string' && /^(query|subscription|mutation)\b/.test(q) ? [[name, q] as const] : typeof q === 'function' ? [[name, (q as (n: number) => string)(2)] as const] : [],
+    );
+    assert.ok(ops.length >= 6, `found ${ops.length} operations`);
+    for (const [name, q] of ops) assert.deepEqual(validate(schema, parse(q)).map((e) => e.message), [], name);
   });
 
   it('colours heatmap cells, parses routes and SSE blocks', () => {

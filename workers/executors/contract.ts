@@ -1,10 +1,14 @@
 /**
  * The contract every executor passes (local, Kubernetes, simulated), as node:test cases.
  *
- *     executorContract('local', async () => ({ executor, cleanup, processAlive }));
+ *     executorContract('local', async () => ({ executor, cleanup, runsOf, leftRunning }));
  *
  * The jobs are of kind `synthetic` (jobs/ladder_jobs/kinds/synthetic.py), kept short so that the
  * whole suite runs in seconds. `setup` runs once per case; `cleanup` after it.
+ *
+ * `runsOf` and `leftRunning` look past the executor's own bookkeeping (processes, Jobs and pods,
+ * the simulation's internals): a status() that says "cancelled" or a submit() that returns an
+ * equal ref proves nothing about what actually ran.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -22,8 +26,15 @@ import {
 export interface ContractSetup {
   executor: Executor;
   cleanup(): Promise<void>;
-  /** Whether any process of the execution is alive (executors that run processes). */
-  processAlive?(ref: ExecutionRef): boolean;
+  /** How many times the job of this execution was started (processes spawned, pods created...). */
+  runsOf(launch: JobLaunch): Promise<number>;
+  /** Whether anything of the execution still runs (a process, a pod, a simulated run or its POSTs). */
+  leftRunning(ref: ExecutionRef): Promise<boolean>;
+  /**
+   * Whether logs() carries the job's own output. False only where no job output exists (pods
+   * faked by KWOK run no container); then the contract checks logs() resolves, not its content.
+   */
+  logsShowJobOutput?: boolean;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -54,6 +65,15 @@ export async function waitForStatus(
     if (Date.now() >= deadline) {
       throw new Error(`${ref.executionId}: no matching status within ${timeoutMs} ms; last ${JSON.stringify(last)}`);
     }
+    await sleep(pollMs);
+  }
+}
+
+/** Polls `check` until it holds; throws naming `what` after timeoutMs. */
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, pollMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(pollMs);
   }
 }
@@ -160,6 +180,7 @@ export function executorContract(name: string, setup: () => Promise<ContractSetu
       const d = await ctx.executor.submit(launch);
       assert.deepEqual(d, a);
       assert.equal((await ctx.executor.status(d)).state, 'succeeded');
+      assert.equal(await ctx.runsOf(launch), 1, 'the job was started more than once');
     });
 
     it('a failing attempt is failed and retryable; the next attempt succeeds', async () => {
@@ -198,10 +219,12 @@ export function executorContract(name: string, setup: () => Promise<ContractSetu
       assert.equal(running.state, 'running', JSON.stringify(running));
       await sleep(300); // let it get going (the Python job installs its SIGTERM handler)
       assert.equal((await ctx.executor.status(ref)).state, 'running');
+      assert.equal(await ctx.leftRunning(ref), true, 'leftRunning() sees the running job');
+      assert.equal(await ctx.runsOf(launch), 1);
       await ctx.executor.cancel(ref);
       const status = await waitForTerminal(ctx.executor, ref, 15_000);
       assert.equal(status.state, 'cancelled', JSON.stringify(status));
-      if (ctx.processAlive) assert.equal(ctx.processAlive(ref), false, 'a process of the job is still alive');
+      await waitUntil('nothing of the cancelled job left running', async () => !(await ctx.leftRunning(ref)), 15_000);
       await sleep(300);
       assert.equal((await ctx.executor.status(ref)).state, 'cancelled');
       // Cancel again: no error, still cancelled.
@@ -210,6 +233,10 @@ export function executorContract(name: string, setup: () => Promise<ContractSetu
       // Submitting the same execution again does not revive it.
       await ctx.executor.submit(launch);
       assert.equal((await ctx.executor.status(ref)).state, 'cancelled');
+      assert.equal(await ctx.leftRunning(ref), false, 'a second submit revived the cancelled job');
+      // At most the one run: on Kubernetes, deleting the Job also deletes the pods that counted it.
+      const runsAfter = await ctx.runsOf(launch);
+      assert.ok(runsAfter <= 1, `a second submit started another run (${runsAfter} runs)`);
     });
 
     it('cancel of a finished execution is a no-op', async () => {
@@ -234,11 +261,21 @@ export function executorContract(name: string, setup: () => Promise<ContractSetu
       assert.equal(status.reason, 'unknown-execution');
     });
 
-    it('logs (when offered) resolve for known and unknown executions', async (t) => {
-      if (!ctx.executor.logs) return t.skip('no logs()');
+    it('logs (when offered) show why a job failed, tail the end, and resolve for unknown executions', async (t) => {
+      if (!ctx.executor.logs) return t.skip('this executor offers no logs()');
       const ref = await ctx.executor.submit(aLaunch().withConfig({ no_such_knob: 1 }).build());
       await waitForTerminal(ctx.executor, ref);
-      assert.equal(typeof (await ctx.executor.logs(ref)), 'string');
+      const full = await ctx.executor.logs(ref);
+      assert.equal(typeof full, 'string');
+      if (ctx.logsShowJobOutput === false) {
+        t.diagnostic('no job output exists here (logsShowJobOutput: false): content not checked');
+      } else {
+        // The job's own complaint, naming the key: what a user opens the logs for.
+        assert.match(full, /no_such_knob/, `logs: ${JSON.stringify(full)}`);
+        const tail = await ctx.executor.logs(ref, 10);
+        assert.equal(tail.length, 10, `tail: ${JSON.stringify(tail)}`);
+        assert.ok(full.endsWith(tail), `tail ${JSON.stringify(tail)} is not the end of the logs`);
+      }
       assert.ok((await ctx.executor.logs(ref, 10)).length <= 10);
       const unknown = await ctx.executor.logs({ executor: ctx.executor.name, executionId: 'nope-a1', handle: {} });
       assert.equal(typeof unknown, 'string');

@@ -62,12 +62,32 @@ const hasProc = fs.existsSync('/proc/self/environ');
 
 const LONG = { steps: 10_000, step_sleep: 0.2 };
 
+/**
+ * A python that appends "<trial>-a<attempt>" to a file before it execs the real one, so the
+ * contract counts the job processes that actually started, not the refs submit() returned.
+ */
+function countingPython(runRoot: string): { python: string; runsOf: (executionId: string) => number } {
+  const starts = path.join(runRoot, 'python-starts');
+  const python = path.join(runRoot, 'counting-python');
+  const real = process.env.LADDER_PYTHON ?? 'python3';
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  fs.writeFileSync(python, `#!/bin/sh\necho "$LADDER_TRIAL_ID-a$LADDER_ATTEMPT" >> ${quote(starts)}\nexec ${quote(real)} "$@"\n`, { mode: 0o755 });
+  return {
+    python,
+    runsOf: (executionId) =>
+      fs.existsSync(starts) ? fs.readFileSync(starts, 'utf8').split('\n').filter((l) => l === executionId).length : 0,
+  };
+}
+
 executorContract('local', async () => {
-  const executor = newExecutor();
+  const runRoot = newRunRoot();
+  const counting = countingPython(runRoot);
+  const executor = newExecutor({ runRoot, python: counting.python });
   return {
     executor,
     cleanup: async () => destroyRunRoot(executor.runRoot),
-    processAlive: (ref) => processGroupAlive(pidOf(ref)),
+    runsOf: async (launch) => counting.runsOf(launch.executionId),
+    leftRunning: async (ref) => processGroupAlive(pidOf(ref)),
   };
 });
 
@@ -96,7 +116,9 @@ describe('LocalExecutor', () => {
 
   it('the exit code survives the worker: a new worker process reads the status of a dead one\'s job', async () => {
     const runRoot = newRunRoot();
-    const launch = aLaunch().withConfig({ steps: 10, step_sleep: 0.1, fail_attempts: 1 }).build();
+    // It crashes at step 100, ~10 s in: long enough that the new worker below sees it still
+    // running even on a loaded machine (a 0.5 s window used to be a flake).
+    const launch = aLaunch().withConfig({ steps: 200, step_sleep: 0.1, fail_attempts: 1 }).build();
     // A separate node process submits and exits at once (the "old worker").
     const script = `
       const { LocalExecutor } = require(${JSON.stringify(path.join(__dirname, 'local.ts'))});
@@ -115,7 +137,7 @@ describe('LocalExecutor', () => {
     // The job outlived the process that started it.
     const running = await newWorker.status(ref);
     assert.equal(running.state, 'running', JSON.stringify(running));
-    const status = await waitForTerminal(newWorker, ref);
+    const status = await waitForTerminal(newWorker, ref, 60_000);
     assert.equal(status.state, 'failed', await newWorker.logs(ref));
     assert.equal(status.exitCode, 1);
     assert.equal(status.retryable, true);

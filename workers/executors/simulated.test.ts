@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
 
 import { aLaunch, executorContract, waitForTerminal } from './contract';
 import {
@@ -9,6 +14,7 @@ import {
   SimulatedExecutor,
   SyntheticConfigError,
   SYNTHETIC_DEFAULTS,
+  SYNTHETIC_PRESETS,
   syntheticFinalLoss,
   syntheticPoint,
 } from './simulated';
@@ -16,7 +22,12 @@ import {
 executorContract('simulated', async () => {
   // Fast: a step_sleep of 0.2 s lasts 2 ms of real time.
   const executor = new SimulatedExecutor({ timeScale: 0.01 });
-  return { executor, cleanup: async () => executor.reset() };
+  return {
+    executor,
+    cleanup: async () => executor.reset(),
+    runsOf: async (launch) => executor.startsOf(launch.executionId),
+    leftRunning: async (ref) => executor.isLive(ref.executionId),
+  };
 });
 
 interface Received {
@@ -30,6 +41,7 @@ interface Received {
 /** A tiny ingest endpoint that records requests; `respond` may hold or refuse them. */
 async function startIngest(respond: (req: Received) => Promise<number> | number = () => 200) {
   const received: Received[] = [];
+  const waiters: { match: (r: Received) => boolean; resolve: () => void }[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -42,6 +54,7 @@ async function startIngest(respond: (req: Received) => Promise<number> | number 
         at: Date.now(),
       };
       received.push(entry);
+      for (const w of waiters.filter((w) => w.match(entry))) w.resolve();
       const status = await respond(entry);
       res.writeHead(status, { 'content-type': 'application/json' }).end('{}');
     });
@@ -51,6 +64,14 @@ async function startIngest(respond: (req: Received) => Promise<number> | number 
   return {
     url: `http://127.0.0.1:${port}/ingest`,
     received,
+    /** Resolves when a request matching `match` has arrived; rejects after timeoutMs. */
+    arrival(match: (r: Received) => boolean, timeoutMs = 10_000): Promise<void> {
+      if (received.some(match)) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching request within ${timeoutMs} ms`)), timeoutMs);
+        waiters.push({ match, resolve: () => (clearTimeout(timer), resolve()) });
+      });
+    },
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
@@ -59,7 +80,7 @@ async function startIngest(respond: (req: Received) => Promise<number> | number 
   };
 }
 
-describe('SimulatedExecutor', () => {
+describe('SimulatedExecutor', { timeout: 60_000 }, () => {
   it('speaks the job protocol to the ingest URL and succeeds only after the POSTs', async () => {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
@@ -77,7 +98,7 @@ describe('SimulatedExecutor', () => {
       const ref = await executor.submit(launch);
       // The run takes no time; the first status starts the POSTs and says running until they end.
       assert.equal((await executor.status(ref)).state, 'running');
-      while (!ingest.received.some((r) => r.url.endsWith('/result'))) await new Promise((r) => setTimeout(r, 10));
+      await ingest.arrival((r) => r.url.endsWith('/result'));
       assert.equal((await executor.status(ref)).state, 'running', 'succeeded before the result was accepted');
       release();
       const status = await waitForTerminal(executor, ref, 5_000);
@@ -217,4 +238,129 @@ describe('SimulatedExecutor', () => {
     assert.ok(large < small);
     assert.ok(Math.abs(large - (1.5 + 50 * 1e8 ** -0.3)) < 1e-12);
   });
+});
+
+/**
+ * The workflow, GraphQL, CLI and dashboard suites all run on the simulated executor, so it must
+ * report what the real synthetic job (jobs/ladder_jobs/kinds/synthetic.py, the reference) would.
+ * Both are run here on the same configs and compared point by point.
+ */
+const PYTHON = process.env.LADDER_PYTHON;
+const STRICT = process.env.CI === 'true' || process.env.LADDER_STRICT_TESTS === '1';
+const NO_PYTHON = 'LADDER_PYTHON is not set (npm test sets it), so the Python synthetic kind cannot run';
+const JOBS_DIR = path.resolve(__dirname, '..', '..', 'jobs');
+const POINT_TOLERANCE = 1e-9;
+
+async function python(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  // Under CI a missing interpreter fails here, with the reason, instead of skipping.
+  assert.ok(PYTHON, NO_PYTHON);
+  try {
+    const { stdout, stderr } = await promisify(execFile)(PYTHON, ['-m', 'ladder_jobs', ...args], {
+      cwd: JOBS_DIR,
+      env: { PATH: process.env.PATH ?? '', PYTHONPATH: JOBS_DIR, ...env },
+      timeout: 60_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  }
+}
+
+type Point = { name: string; step: number; value: number };
+
+/** The Python job in offline mode: its metrics.jsonl and result.json. */
+async function runPythonOffline(config: Record<string, unknown>) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ladder-sim-pin-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+    const res = await python(['run', '--kind', 'synthetic', '--config', path.join(dir, 'config.json')], {
+      LADDER_OUTPUT_DIR: path.join(dir, 'out'),
+      LADDER_CHECKPOINT_DIR: path.join(dir, 'ckpt'),
+      LADDER_ATTEMPT: '1',
+    });
+    assert.equal(res.code, 0, res.stderr);
+    const points = fs
+      .readFileSync(path.join(dir, 'out', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Point);
+    const result = JSON.parse(fs.readFileSync(path.join(dir, 'out', 'result.json'), 'utf8')) as { metrics: Record<string, number> };
+    return { points, result };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The simulated executor on the same config: the points and result it POSTs. */
+async function runSimulated(config: Record<string, unknown>) {
+  const ingest = await startIngest();
+  try {
+    const executor = new SimulatedExecutor();
+    const ref = await executor.submit(
+      aLaunch().trial('pin').withExactConfig(config).withEnv({ LADDER_INGEST_URL: ingest.url, LADDER_INGEST_TOKEN: 't' }).build(),
+    );
+    assert.equal((await waitForTerminal(executor, ref, 10_000)).state, 'succeeded', await executor.logs(ref));
+    const points = ingest.received.filter((r) => r.url.endsWith('/metrics')).flatMap((r) => r.body.points as Point[]);
+    const result = ingest.received.find((r) => r.url.endsWith('/result'))!.body as { metrics: Record<string, number> };
+    return { points, result };
+  } finally {
+    await ingest.close();
+  }
+}
+
+const key = (p: Point) => `${p.name}@${p.step}`;
+
+describe('SimulatedExecutor ⇄ the Python synthetic kind', { skip: !STRICT && !PYTHON && NO_PYTHON, timeout: 180_000 }, () => {
+  it('has the same defaults and presets', async () => {
+    const res = await python(['kinds', '--json']);
+    assert.equal(res.code, 0, res.stderr);
+    const synthetic = JSON.parse(res.stdout).synthetic as { defaults: unknown; presets: unknown };
+    assert.deepEqual(synthetic.defaults, { ...SYNTHETIC_DEFAULTS });
+    assert.deepEqual(synthetic.presets, SYNTHETIC_PRESETS);
+  });
+
+  it('resolves and refuses the same configs', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ladder-sim-cfg-'));
+    try {
+      const resolve = async (config: unknown) => {
+        const file = path.join(dir, 'config.json');
+        fs.writeFileSync(file, JSON.stringify(config));
+        return python(['config', '--kind', 'synthetic', '--config', file]);
+      };
+      for (const good of [{}, { preset: 'xs', steps: 3 }, { preset: 'l', scale: 10, width: 64 }, { lr: 1e-2, seed: 9, noise: 0 }]) {
+        const res = await resolve(good);
+        assert.equal(res.code, 0, `${JSON.stringify(good)}: ${res.stderr}`);
+        assert.deepEqual(resolveSyntheticConfig(good).config, JSON.parse(res.stdout), JSON.stringify(good));
+      }
+      for (const bad of [{ bogus: 1 }, { steps: 1.5 }, { steps: '5' }, { steps: 0 }, { noise: -1 }, { preset: 'xxl' }, { width: true }, { lr: 0 }]) {
+        const res = await resolve(bad);
+        assert.equal(res.code, 2, `Python accepted ${JSON.stringify(bad)}`);
+        assert.throws(() => resolveSyntheticConfig(bad), SyntheticConfigError, JSON.stringify(bad));
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  for (const config of [
+    { steps: 25, seed: 3, scale: 1e7, noise: 0.5, lr: 1e-3 },
+    { preset: 'xs', steps: 12, width: 64, seed: 123_456_789_012, noise: 0.2 },
+    { steps: 21, seed: 7, noise: 1, alpha: 0.5, a: 10, c: 2, lr: 3e-2 },
+    {},
+  ]) {
+    it(`emits the same points and result for ${JSON.stringify(config)}`, async () => {
+      const [py, sim] = await Promise.all([runPythonOffline(config), runSimulated(config)]);
+      assert.deepEqual(sim.points.map(key).sort(), py.points.map(key).sort(), 'the same (name, step) pairs');
+      const simByKey = new Map(sim.points.map((p) => [key(p), p.value]));
+      for (const p of py.points) {
+        const value = simByKey.get(key(p))!;
+        assert.ok(Math.abs(value - p.value) <= POINT_TOLERANCE, `${key(p)}: simulated ${value}, Python ${p.value}`);
+      }
+      for (const name of ['loss', 'val_loss', 'final_loss_noiseless', 'steps']) {
+        const [a, b] = [sim.result.metrics[name]!, py.result.metrics[name]!];
+        assert.ok(Math.abs(a - b) <= POINT_TOLERANCE, `result ${name}: simulated ${a}, Python ${b}`);
+      }
+    });
+  }
 });

@@ -130,14 +130,88 @@ function splitmix64(x: bigint): bigint {
   return x ^ (x >> 31n);
 }
 
+/**
+ * CPython's `random.Random(seed).gauss(0, 1)` (first draw of a fresh generator), bit for bit up
+ * to libm's last ulp: the synthetic kind draws its noise that way and is the reference, so
+ * the simulated executor reports the points a real synthetic run would.
+ */
+function pythonFirstGauss(seed: bigint): number {
+  const mt = mt19937FromPythonInt(seed);
+  const random = () => {
+    const a = mt() >>> 5;
+    const b = mt() >>> 6;
+    return (a * 67108864 + b) / 9007199254740992;
+  };
+  const x2pi = random() * 2 * Math.PI;
+  const g2rad = Math.sqrt(-2 * Math.log(1 - random()));
+  return Math.cos(x2pi) * g2rad;
+}
+
+const MT_N = 624;
+const MT_M = 397;
+
+/** MT19937 seeded as CPython's random_seed() seeds it from a non-negative int (init_by_array). */
+function mt19937FromPythonInt(seed: bigint): () => number {
+  const key: number[] = [];
+  for (let n = seed; n > 0n; n >>= 32n) key.push(Number(n & 0xffffffffn));
+  if (key.length === 0) key.push(0);
+  const mt = new Uint32Array(MT_N);
+  mt[0] = 19650218;
+  for (let i = 1; i < MT_N; i++) {
+    const prev = mt[i - 1]!;
+    mt[i] = Math.imul(1812433253, prev ^ (prev >>> 30)) + i;
+  }
+  let i = 1;
+  let j = 0;
+  for (let k = Math.max(MT_N, key.length); k > 0; k--) {
+    const prev = mt[i - 1]!;
+    mt[i] = (mt[i]! ^ Math.imul(prev ^ (prev >>> 30), 1664525)) + key[j]! + j;
+    i++;
+    j++;
+    if (i >= MT_N) {
+      mt[0] = mt[MT_N - 1]!;
+      i = 1;
+    }
+    if (j >= key.length) j = 0;
+  }
+  for (let k = MT_N - 1; k > 0; k--) {
+    const prev = mt[i - 1]!;
+    mt[i] = (mt[i]! ^ Math.imul(prev ^ (prev >>> 30), 1566083941)) - i;
+    i++;
+    if (i >= MT_N) {
+      mt[0] = mt[MT_N - 1]!;
+      i = 1;
+    }
+  }
+  mt[0] = 0x80000000;
+  let index = MT_N;
+  return () => {
+    if (index >= MT_N) {
+      for (let kk = 0; kk < MT_N; kk++) {
+        const y = (mt[kk]! & 0x80000000) | (mt[(kk + 1) % MT_N]! & 0x7fffffff);
+        mt[kk] = mt[(kk + MT_M) % MT_N]! ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+      }
+      index = 0;
+    }
+    let y = mt[index++]!;
+    y ^= y >>> 11;
+    y ^= (y << 7) & 0x9d2c5680;
+    y ^= (y << 15) & 0xefc60000;
+    y ^= y >>> 18;
+    return y >>> 0;
+  };
+}
+
+/** The synthetic kind's `stable_seed(*parts)`: splitmix64 over the parts (as 64-bit two's complement). */
+export function stableSeed(...parts: number[]): bigint {
+  let h = 0n;
+  for (const p of parts) h = splitmix64(h ^ (BigInt(p) & MASK64));
+  return h;
+}
+
 /** A standard normal value that depends only on (seed, step, stream): resumable, like the job's. */
 function gauss(seed: number, step: number, stream: number): number {
-  let h = 0n;
-  for (const p of [seed, step, stream]) h = splitmix64(h ^ (BigInt(p) & MASK64));
-  const h2 = splitmix64(h);
-  const u1 = (Number(h >> 11n) + 1) / 2 ** 53; // (0, 1]
-  const u2 = Number(h2 >> 11n) / 2 ** 53;
-  return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+  return pythonFirstGauss(stableSeed(seed, step, stream));
 }
 
 /** Metric values of one step (loss every step, val_loss every 10 steps and at the last). */
@@ -162,6 +236,13 @@ export interface SimulatedExecutorOptions {
   ingestTimeoutMs?: number;
   /** Tries per ingest POST on network errors and 5xx/429 (4xx fail at once). Default 3. */
   ingestTries?: number;
+  /**
+   * Fault injection for orchestration tests: a launch for which this returns true posts its
+   * metrics but never its result, and still exits 0, a broken job the orchestrator must not count
+   * as a success. An executor option, not a config key, because the real synthetic kind cannot
+   * misbehave that way and the two must accept the same configs.
+   */
+  omitResult?: (launch: JobLaunch) => boolean;
 }
 
 type Ingest = { state: 'posting' } | { state: 'done'; at: number } | { state: 'error'; message: string; at: number };
@@ -187,15 +268,18 @@ export class SimulatedExecutor implements Executor {
   private readonly now: () => number;
   private readonly ingestTimeoutMs: number;
   private readonly ingestTries: number;
+  private readonly omitResult: (launch: JobLaunch) => boolean;
   private readonly executions = new Map<string, SimExecution>();
   /** Number of submits that created an execution (not the idempotent repeats); for tests. */
   startedCount = 0;
+  private readonly startsById = new Map<string, number>();
 
   constructor(options: SimulatedExecutorOptions = {}) {
     this.timeScale = options.timeScale ?? 1;
     this.now = options.now ?? Date.now;
     this.ingestTimeoutMs = options.ingestTimeoutMs ?? 15_000;
     this.ingestTries = Math.max(1, options.ingestTries ?? 3);
+    this.omitResult = options.omitResult ?? (() => false);
   }
 
   async submit(launch: JobLaunch): Promise<ExecutionRef> {
@@ -224,6 +308,7 @@ export class SimulatedExecutor implements Executor {
     }
     this.executions.set(launch.executionId, exec);
     this.startedCount++;
+    this.startsById.set(launch.executionId, (this.startsById.get(launch.executionId) ?? 0) + 1);
     return this.refFor(exec);
   }
 
@@ -270,6 +355,22 @@ export class SimulatedExecutor implements Executor {
       .join('');
     const buf = Buffer.from(text, 'utf8');
     return buf.length <= tailBytes ? text : buf.subarray(buf.length - tailBytes).toString('utf8');
+  }
+
+  /** How many times the run of this execution was started (for the contract's "one run"). */
+  startsOf(executionId: string): number {
+    return this.startsById.get(executionId) ?? 0;
+  }
+
+  /**
+   * Whether the simulated run is still going or its POSTs are still in flight, judged from the
+   * run's own clock and the POSTs' abort signal rather than from what status() would answer.
+   */
+  isLive(executionId: string): boolean {
+    const exec = this.executions.get(executionId);
+    if (!exec) return false;
+    if (exec.abort) return !exec.abort.signal.aborted && exec.ingest?.state === 'posting';
+    return exec.cancelledAt === undefined && this.now() < exec.endsAt;
   }
 
   /** Drops all state, as a worker restart would. */
@@ -346,6 +447,10 @@ export class SimulatedExecutor implements Executor {
         duration_s: Math.round(finishedAt.getTime() - exec.startedAt) / 1000,
       },
     };
+    if (this.omitResult(launch)) {
+      exec.log.push('exiting 0 without a result (omitResult fault injection)');
+      return;
+    }
     await this.post(`${base}/result`, token, body, signal);
   }
 

@@ -1,13 +1,20 @@
 import { Area, CartesianGrid, ComposedChart, ErrorBar, Line, LineChart, ResponsiveContainer, Scatter, Tooltip, XAxis, YAxis } from 'recharts';
-import { formatNumber, formatScale, scalingSeries, seriesColor, type ScalingAnalysis } from '../lib';
+import { useState } from 'react';
+import { formatNumber, formatScale, scalingSeries, seriesColor, seriesDash, type ScalingAnalysis, type SeedSpread } from '../lib';
 import type { Series } from '../queries';
 
 /**
- * Metric against scale (log x): per variant the observed means (solid, dots), the fitted law
- * (dashed) and the extrapolation to the target with its interval (band + error bar).
+ * Metric against scale (log x): per variant the observed means with ± 1 sd over seeds (colour and
+ * dash pattern per variant), the fitted law (thin, dotted) and the extrapolation to the target
+ * with its interval (band + error bar). Hovering or clicking a legend entry brings that variant
+ * forward and fades the others.
  */
-export function ScalingPlot({ analysis, logY = false }: { analysis: ScalingAnalysis; logY?: boolean }) {
-  const series = scalingSeries(analysis);
+export function ScalingPlot({ analysis, spread = [], logY = false }: { analysis: ScalingAnalysis; spread?: readonly SeedSpread[]; logY?: boolean }) {
+  const series = scalingSeries(analysis, spread);
+  const [pinned, setPinned] = useState<string | null>(null);
+  const [hovered, setHovered] = useState<string | null>(null);
+  const focus = hovered ?? pinned;
+  const opacity = (v: string) => (focus === null || focus === v ? 1 : 0.15);
   const xs = [...analysis.rungs, ...(analysis.target ? [analysis.target] : [])];
   const xMin = Math.min(...xs);
   const xMax = Math.max(...xs);
@@ -22,7 +29,7 @@ export function ScalingPlot({ analysis, logY = false }: { analysis: ScalingAnaly
             scale="log"
             domain={[xMin / 1.5, xMax * 1.5]}
             allowDataOverflow
-            ticks={analysis.rungs}
+            ticks={xs}
             tickFormatter={(v: number) => formatScale(v)}
             label={{ value: 'scale', position: 'insideBottomRight', offset: -4 }}
           />
@@ -44,7 +51,7 @@ export function ScalingPlot({ analysis, logY = false }: { analysis: ScalingAnaly
                 name={`${s.variant} interval`}
                 stroke="none"
                 fill={seriesColor(i)}
-                fillOpacity={0.15}
+                fillOpacity={0.15 * opacity(s.variant)}
                 isAnimationActive={false}
                 legendType="none"
               />
@@ -58,8 +65,9 @@ export function ScalingPlot({ analysis, logY = false }: { analysis: ScalingAnaly
                 dataKey="y"
                 name={`${s.variant} fit`}
                 stroke={seriesColor(i)}
-                strokeDasharray="5 4"
-                strokeWidth={1.25}
+                strokeOpacity={0.7 * opacity(s.variant)}
+                strokeDasharray="2 2"
+                strokeWidth={1}
                 dot={false}
                 activeDot={false}
                 isAnimationActive={false}
@@ -71,14 +79,20 @@ export function ScalingPlot({ analysis, logY = false }: { analysis: ScalingAnaly
             <Line
               key={`obs-${s.variant}`}
               className="scaling-line"
-              data={s.observed}
+              data={s.observed.map((p) => ({ ...p, err: p.sd ?? 0 }))}
               dataKey="y"
               name={s.variant}
               stroke={seriesColor(i)}
-              strokeWidth={2}
-              dot={{ r: 3.5 }}
+              strokeOpacity={opacity(s.variant)}
+              strokeDasharray={seriesDash(i)}
+              strokeWidth={focus === s.variant ? 3 : 2}
+              dot={{ r: 3.5, fillOpacity: opacity(s.variant), strokeOpacity: opacity(s.variant) }}
               isAnimationActive={false}
-            />
+            >
+              {s.observed.some((p) => p.sd !== undefined) ? (
+                <ErrorBar dataKey="err" direction="y" width={5} stroke={seriesColor(i)} strokeOpacity={opacity(s.variant)} />
+              ) : null}
+            </Line>
           ))}
           {series.map((s, i) =>
             s.prediction ? (
@@ -88,28 +102,54 @@ export function ScalingPlot({ analysis, logY = false }: { analysis: ScalingAnaly
                 dataKey="y"
                 name={`${s.variant} prediction`}
                 fill={seriesColor(i)}
+                fillOpacity={opacity(s.variant)}
                 shape="diamond"
                 isAnimationActive={false}
                 legendType="none"
               >
-                <ErrorBar dataKey="err" direction="y" width={6} stroke={seriesColor(i)} />
+                <ErrorBar dataKey="err" direction="y" width={6} stroke={seriesColor(i)} strokeOpacity={opacity(s.variant)} />
               </Scatter>
             ) : null,
           )}
         </ComposedChart>
       </ResponsiveContainer>
-      <Legend names={series.map((s) => s.variant)} />
+      <Legend names={series.map((s) => s.variant)} dashed focus={focus} onHover={setHovered} onToggle={(n) => setPinned((p) => (p === n ? null : n))} />
     </div>
   );
 }
 
-export function Legend({ names }: { names: string[] }) {
+/** Colour (and dash pattern) key; with handlers, an entry highlights its line on hover and pins it on click. */
+export function Legend({
+  names,
+  dashed = false,
+  focus = null,
+  onHover,
+  onToggle,
+}: {
+  names: string[];
+  dashed?: boolean;
+  focus?: string | null;
+  onHover?: (name: string | null) => void;
+  onToggle?: (name: string) => void;
+}) {
   return (
-    <div className="legend">
+    <div className="legend" data-testid="legend">
       {names.map((n, i) => (
-        <span key={n}>
-          <i style={{ background: seriesColor(i) }} /> {n}
-        </span>
+        <button
+          type="button"
+          key={n}
+          className={`legend-item${focus === n ? ' focus' : ''}`}
+          aria-pressed={onToggle ? focus === n : undefined}
+          disabled={!onToggle}
+          onMouseEnter={() => onHover?.(n)}
+          onMouseLeave={() => onHover?.(null)}
+          onClick={() => onToggle?.(n)}
+        >
+          <svg width="28" height="10" aria-hidden="true">
+            <line x1="1" y1="5" x2="27" y2="5" stroke={seriesColor(i)} strokeWidth="3" strokeDasharray={dashed ? seriesDash(i) : undefined} />
+          </svg>{' '}
+          {n}
+        </button>
       ))}
     </div>
   );

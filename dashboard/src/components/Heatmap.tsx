@@ -1,5 +1,31 @@
 import { formatNumber, formatScale, heatColor, heatTextColor } from '../lib';
 
+const LEGEND_STOPS = [-1, -0.5, 0, 0.5, 1];
+
+/** The colour scale of `heatColor`: red −1 (reversed ranking), white 0, blue +1; grey = undefined. */
+function HeatLegend({ width, id }: { width: number; id: string }) {
+  const bar = Math.max(120, width - 80);
+  return (
+    <svg width={bar + 90} height={34} className="heat-legend" data-testid="heat-legend" role="img" aria-label="colour scale from -1 (red) through 0 (white) to +1 (blue); grey: undefined">
+      <defs>
+        <linearGradient id={id}>
+          {LEGEND_STOPS.map((v) => (
+            <stop key={v} offset={`${((v + 1) / 2) * 100}%`} stopColor={heatColor(v)} />
+          ))}
+        </linearGradient>
+      </defs>
+      <rect x={8} y={4} width={bar} height={10} fill={`url(#${id})`} stroke="#d1d5db" />
+      {LEGEND_STOPS.map((v) => (
+        <text key={v} x={8 + ((v + 1) / 2) * bar} y={27} textAnchor="middle">
+          {v > 0 ? `+${v}` : v}
+        </text>
+      ))}
+      <rect x={bar + 20} y={4} width={10} height={10} fill={heatColor(null)} />
+      <text x={bar + 34} y={13}>n/a</text>
+    </svg>
+  );
+}
+
 /** A rungs × rungs matrix (R², Spearman…) as an SVG grid. */
 export function Heatmap({ title, matrix, rungs, testId }: { title: string; matrix: (number | null)[][]; rungs: number[]; testId: string }) {
   const cell = 56;
@@ -36,6 +62,7 @@ export function Heatmap({ title, matrix, rungs, testId }: { title: string; matri
           </g>
         ))}
       </svg>
+      <HeatLegend width={left + n * cell} id={`${testId}-scale`} />
     </figure>
   );
 }

@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'react';
-import { formatMeanStd, formatScale, pivotLeaderboard, sortPivotRows, type LeaderboardRow, type SortKey } from '../lib';
+import { betterText, formatMeanStd, formatScale, pivotLeaderboard, sortPivotRows, type LeaderboardRow, type SortKey } from '../lib';
 
 /** Variants × rungs, mean ± std over seeds; click a header to sort (again to reverse). */
 export function Leaderboard({ rows, mode }: { rows: LeaderboardRow[]; mode: 'min' | 'max' }) {
@@ -14,6 +14,9 @@ export function Leaderboard({ rows, mode }: { rows: LeaderboardRow[]; mode: 'min
   if (!rows.length) return <p className="muted">No succeeded trial reports this metric yet.</p>;
   return (
     <table className="leaderboard" data-testid="leaderboard">
+      <caption className="direction" data-testid="leaderboard-direction">
+        {betterText(mode)}; bold = best in its rung
+      </caption>
       <thead>
         <tr>
           <th className="sortable" onClick={() => click({ by: 'variant' })}>

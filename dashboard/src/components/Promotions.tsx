@@ -1,5 +1,10 @@
-import { formatNumber } from '../lib';
+import { betterText, formatNumber } from '../lib';
 import type { RungPromotion } from '../queries';
+
+function ruleMode(rule: unknown): 'min' | 'max' | null {
+  const mode = rule && typeof rule === 'object' ? (rule as { mode?: unknown }).mode : null;
+  return mode === 'min' || mode === 'max' ? mode : null;
+}
 
 export function Promotions({ promotions, rungNames }: { promotions: RungPromotion[]; rungNames: Record<number, string> }) {
   if (!promotions.length) return <p className="muted">No promotion decision yet.</p>;
@@ -11,6 +16,7 @@ export function Promotions({ promotions, rungNames }: { promotions: RungPromotio
             after {rungNames[p.rungIndex] ?? `rung ${p.rungIndex}`} <code>{JSON.stringify(p.rule)}</code>
           </h3>
           <table>
+            {ruleMode(p.rule) ? <caption className="direction">ranked by mean, {betterText(ruleMode(p.rule)!)}</caption> : null}
             <thead>
               <tr>
                 <th>variant</th>

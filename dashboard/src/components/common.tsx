@@ -59,6 +59,8 @@ export function ErrorNote({ error }: { error: string | null }) {
   return error ? <div className="error">{error}</div> : null;
 }
 
-export function LiveDot({ live }: { live: boolean }) {
+/** Whether live updates flow; `ended`: the server closed them because the sweep is over, so nothing more will change. */
+export function LiveDot({ live, ended = false }: { live: boolean; ended?: boolean }) {
+  if (ended && !live) return <span className="live ended" data-live="ended">■ final</span>;
   return <span className={`live ${live ? 'on' : 'off'}`} data-live={live}>{live ? '● live' : '○ offline'}</span>;
 }

@@ -5,7 +5,8 @@ import { CountsText, ErrorNote, Json, LiveDot, ProgressBar, Section, StatusBadge
 import { Heatmap } from '../components/Heatmap';
 import { Leaderboard } from '../components/Leaderboard';
 import { Promotions } from '../components/Promotions';
-import { asScalingAnalysis, formatNumber, formatScale, formatSeconds, formatTime, metricNames, resultMetrics } from '../lib';
+import { VerdictCard } from '../components/Verdict';
+import { betterText, formatNumber, formatScale, formatSeconds, formatTime, metricNames, resultMetrics, wallClockEta } from '../lib';
 import {
   curvesQuery,
   LEADERBOARD_QUERY,
@@ -22,6 +23,11 @@ import {
 } from '../queries';
 
 type Mode = 'min' | 'max';
+
+function specConcurrency(spec: Record<string, unknown> | undefined): number {
+  const c = spec?.concurrency;
+  return typeof c === 'number' && c >= 1 ? c : 1;
+}
 
 function specDefaults(spec: Record<string, unknown> | undefined): { metric?: string; mode?: Mode } {
   const pick = (o: unknown) => (o && typeof o === 'object' ? (o as { metric?: string; mode?: Mode }) : {});
@@ -41,6 +47,7 @@ export function SweepPage({ id }: { id: string }) {
   const sweep = sweepQ.data?.sweep ?? null;
   const [progress, setProgress] = useState<SweepProgressFields | null>(null);
   const [live, setLive] = useState(false);
+  const [ended, setEnded] = useState(false);
   const [updates, setUpdates] = useState(0);
 
   // Live: the subscription's first event is the sweep now, later ones follow every change.
@@ -48,6 +55,7 @@ export function SweepPage({ id }: { id: string }) {
   useEffect(() => {
     let timer: ReturnType<typeof setTimeout> | null = null;
     lastKey.current = '';
+    setEnded(false);
     const stop = subscribe<ProgressEvent>(PROGRESS_SUBSCRIPTION, { id }, {
       onNext: (d) => {
         const p = d.sweepProgress;
@@ -62,6 +70,7 @@ export function SweepPage({ id }: { id: string }) {
         lastKey.current = key;
       },
       onState: setLive,
+      onComplete: () => setEnded(true),
     });
     return () => {
       if (timer) clearTimeout(timer);
@@ -88,10 +97,26 @@ export function SweepPage({ id }: { id: string }) {
     return () => controller.abort();
   }, [id, metric, mode, version]);
 
+  // The seed spread of the analysed metric, for the scaling plot's error bars.
+  const analysisKey = sweep?.scalingAnalysis ? `${sweep.scalingAnalysis.metric}\u0000${sweep.scalingAnalysis.mode}` : null;
+  const [spread, setSpread] = useState<LeaderboardData['sweep'] | null>(null);
+  useEffect(() => {
+    if (!analysisKey) return;
+    const [aMetric, aMode] = analysisKey.split('\u0000');
+    const controller = new AbortController();
+    gql<LeaderboardData>(LEADERBOARD_QUERY, { id, metric: aMetric, mode: aMode }, controller.signal)
+      .then((d) => setSpread(d.sweep))
+      .catch(() => {}); // the plot is drawn without error bars then
+    return () => controller.abort();
+  }, [id, analysisKey, version]);
+
   if (sweepQ.error && !sweep) return <ErrorNote error={sweepQ.error} />;
   if (!sweep) return <p className="muted">{sweepQ.loading ? 'loading…' : `No sweep ${id}.`}</p>;
   const now = { ...sweep, ...(progress ?? {}) };
-  const analysis = asScalingAnalysis(sweep.analysis);
+  const analysis = sweep.scalingAnalysis;
+  const imported = now.status === 'imported';
+  const running = now.status === 'running' || now.status === 'pending';
+  const concurrency = specConcurrency(sweep.spec);
   const rungNames = Object.fromEntries(now.progress.rungs.map((r) => [r.rungIndex, r.rungName]));
 
   return (
@@ -101,12 +126,16 @@ export function SweepPage({ id }: { id: string }) {
           <a href="#/">Sweeps</a> / <span data-testid="sweep-name">{sweep.name}</span>
         </h1>
         <StatusBadge status={now.status} />
-        <LiveDot live={live} />
+        <LiveDot live={live} ended={ended} />
         <span className="muted" data-testid="updates" data-updates={updates}>
           {sweep.project} · {sweep.kind} · {sweep.executor} · code {sweep.codeVersion.slice(0, 10)} · created {formatTime(sweep.createdAt)}
         </span>
       </div>
       <ErrorNote error={sweepQ.error} />
+
+      <Section title="Verdict" id="verdict">
+        {analysis ? <VerdictCard analysis={analysis} imported={imported} /> : <p className="muted">No scaling analysis yet (it is computed after each rung).</p>}
+      </Section>
 
       <Section title="Progress" id="progress">
         <table className="rungs" data-testid="rung-progress">
@@ -115,8 +144,9 @@ export function SweepPage({ id }: { id: string }) {
               <th>rung</th>
               <th style={{ width: '30%' }}>trials</th>
               <th>by status</th>
+              <th className="num">run time</th>
               <th className="num">GPU time</th>
-              <th className="num">est. remaining</th>
+              <th className="num" title="wall clock, from the mean time of finished trials and the concurrency">est. remaining</th>
             </tr>
           </thead>
           <tbody>
@@ -131,8 +161,9 @@ export function SweepPage({ id }: { id: string }) {
                 <td data-testid={`rung-counts-${r.rungIndex}`}>
                   <CountsText counts={r.counts} /> <span className="muted">/ {r.total}</span>
                 </td>
-                <td className="num">{formatSeconds(r.gpuSeconds)}</td>
-                <td className="num">{formatSeconds(r.estimatedGpuSecondsRemaining)}</td>
+                <td className="num">{formatSeconds(r.wallSeconds)}</td>
+                <td className="num">{r.gpuSeconds > 0 ? formatSeconds(r.gpuSeconds) : '—'}</td>
+                <td className="num" data-testid={`rung-eta-${r.rungIndex}`}>{running ? formatSeconds(wallClockEta([r], concurrency)) : ''}</td>
               </tr>
             ))}
             <tr className="total">
@@ -143,8 +174,9 @@ export function SweepPage({ id }: { id: string }) {
               <td data-testid="total-counts">
                 <CountsText counts={now.progress.counts} /> <span className="muted">/ {now.progress.total}</span>
               </td>
-              <td className="num">{formatSeconds(now.progress.gpuSeconds)}</td>
-              <td className="num">{formatSeconds(now.progress.estimatedGpuSecondsRemaining)}</td>
+              <td className="num">{formatSeconds(now.progress.wallSeconds)}</td>
+              <td className="num">{now.progress.gpuSeconds > 0 ? formatSeconds(now.progress.gpuSeconds) : '—'}</td>
+              <td className="num" data-testid="total-eta">{running ? formatSeconds(wallClockEta(now.progress.rungs, concurrency)) : ''}</td>
             </tr>
           </tbody>
         </table>
@@ -175,16 +207,17 @@ export function SweepPage({ id }: { id: string }) {
       >
         <ErrorNote error={boardError} />
         {metric ? board ? <Leaderboard rows={board.leaderboard} mode={mode} /> : <p className="muted">loading…</p> : <p className="muted">No results yet.</p>}
-        <p className="muted small">mean ± sample std over seeds of the final result; n = seeds; bold = best in its rung.</p>
+        <p className="muted small">mean ± sample std over seeds of the final result; n = seeds; {betterText(mode)}.</p>
       </Section>
 
       <div className="grid2">
         <Section title={analysis ? `Scaling: ${analysis.metric} against scale` : 'Scaling'} id="scaling">
           {analysis && analysis.rungs.length ? (
             <>
-              <ScalingPlot analysis={analysis} />
+              <ScalingPlot analysis={analysis} spread={spread?.leaderboard ?? []} />
               <p className="muted small">
-                solid: mean over seeds per rung; dashed: fitted law; ◆ with bar and band: extrapolation to {formatScale(analysis.target)} with its interval.
+                thick lines (colour and dash per variant): mean over seeds per rung, bars ± 1 sd over seeds; thin dotted: fitted law; ◆ with bar and band:
+                prediction at {formatScale(analysis.target)} with its interval. {betterText(analysis.mode)}. Hover or click a legend entry to pick out a variant.
               </p>
             </>
           ) : (
@@ -200,18 +233,15 @@ export function SweepPage({ id }: { id: string }) {
           ) : (
             <p className="muted">{analysis ? 'Consistency needs at least two scale rungs.' : 'No analysis yet.'}</p>
           )}
-          {analysis?.criticalRung && analysis.rungs.length ? (
-            <details>
-              <summary>critical rung</summary>
-              <Json value={analysis.criticalRung} />
-            </details>
-          ) : null}
+          <p className="muted small">cells: each pair of rungs compared over the variants run at both; red = reversed ranking.</p>
         </Section>
       </div>
 
-      <Section title="Promotion decisions" id="promotions">
-        <Promotions promotions={sweep.promotions} rungNames={rungNames} />
-      </Section>
+      {imported ? null : (
+        <Section title="Promotion decisions" id="promotions">
+          <Promotions promotions={sweep.promotions} rungNames={rungNames} />
+        </Section>
+      )}
 
       <TrialsAndCurves trials={sweep.trials.edges.map((e) => e.node)} total={sweep.trials.totalCount} metric={metric} version={version} />
 

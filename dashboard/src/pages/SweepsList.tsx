@@ -56,7 +56,7 @@ export function SweepsList() {
               <th>status</th>
               <th style={{ width: '22%' }}>progress</th>
               <th>trials</th>
-              <th className="num">GPU time</th>
+              <th className="num" title="trial run time summed; GPU time in brackets when trials used GPUs">run time</th>
               <th>created</th>
             </tr>
           </thead>
@@ -77,7 +77,10 @@ export function SweepsList() {
                 <td>
                   <CountsText counts={s.progress.counts} /> <span className="muted">/ {s.progress.total}</span>
                 </td>
-                <td className="num">{formatSeconds(s.progress.gpuSeconds)}</td>
+                <td className="num">
+                  {formatSeconds(s.progress.wallSeconds)}
+                  {s.progress.gpuSeconds > 0 ? <small className="muted"> (GPU {formatSeconds(s.progress.gpuSeconds)})</small> : null}
+                </td>
                 <td>{formatTime(s.createdAt)}</td>
               </tr>
             ))}

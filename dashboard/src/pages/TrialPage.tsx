@@ -1,19 +1,33 @@
 import { Fragment, useEffect, useState } from 'react';
-import { subscribe, useQuery } from '../api';
+import { gql, subscribe, useQuery } from '../api';
 import { CurvesChart } from '../components/Charts';
 import { ErrorNote, Json, LiveDot, Section, StatusBadge } from '../components/common';
 import { formatNumber, formatScale, formatSeconds, formatTime, resultMetrics } from '../lib';
-import { PROGRESS_SUBSCRIPTION, TRIAL_QUERY, type ProgressEvent, type TrialData } from '../queries';
+import { PROGRESS_SUBSCRIPTION, TRIAL_LOGS_QUERY, TRIAL_QUERY, type ProgressEvent, type TrialData, type TrialLogsData } from '../queries';
 
-/** One trial: config, result, curves (one chart per series), events. Reloads when its sweep changes. */
+/** Bytes of log asked for; enough for the last lines shown. */
+const LOG_TAIL_BYTES = 8000;
+const LOG_LINES = 40;
+
+function lastLines(text: string, n: number): string {
+  const lines = text.replace(/\n$/, '').split('\n');
+  return lines.slice(-n).join('\n');
+}
+
+/**
+ * One trial: why it failed and the end of its log first (when it did), then config, result,
+ * curves (one chart per series), events. Reloads when its sweep changes.
+ */
 export function TrialPage({ id }: { id: string }) {
   const [version, setVersion] = useState(0);
   const { data, error, loading } = useQuery<TrialData>(TRIAL_QUERY, { id }, [version]);
   const trial = data?.trial ?? null;
   const sweepId = trial?.sweep.id;
   const [live, setLive] = useState(false);
+  const [ended, setEnded] = useState(false);
   useEffect(() => {
     if (!sweepId) return;
+    setEnded(false);
     let first = true;
     return subscribe<ProgressEvent>(PROGRESS_SUBSCRIPTION, { id: sweepId }, {
       onNext: () => {
@@ -21,11 +35,25 @@ export function TrialPage({ id }: { id: string }) {
         first = false;
       },
       onState: setLive,
+      onComplete: () => setEnded(true),
     });
   }, [sweepId]);
 
+  // Asked apart from the trial: a log the executor cannot give must not hide the rest of the page.
+  const attempts = trial?.attempts ?? 0;
+  const [log, setLog] = useState<{ text: string | null; error: string | null } | null>(null);
+  useEffect(() => {
+    if (attempts < 1) return;
+    const controller = new AbortController();
+    gql<TrialLogsData>(TRIAL_LOGS_QUERY, { id, tail: LOG_TAIL_BYTES }, controller.signal)
+      .then((d) => setLog({ text: d.trial?.logs ?? null, error: null }))
+      .catch((e: Error) => !controller.signal.aborted && setLog({ text: null, error: e.message }));
+    return () => controller.abort();
+  }, [id, attempts, version]);
+
   if (error && !trial) return <ErrorNote error={error} />;
   if (!trial) return <p className="muted">{loading ? 'loading…' : `No trial ${id}.`}</p>;
+  const logLines = log?.text ? lastLines(log.text, LOG_LINES) : null;
   return (
     <div>
       <div className="toolbar">
@@ -33,8 +61,29 @@ export function TrialPage({ id }: { id: string }) {
           <a href="#/">Sweeps</a> / <a href={`#/sweeps/${trial.sweep.id}`}>{trial.sweep.name}</a> / {trial.variantName} · seed {trial.seed} · {trial.rungName}
         </h1>
         <StatusBadge status={trial.status} />
-        <LiveDot live={live} />
+        <LiveDot live={live} ended={ended} />
       </div>
+      {trial.status === 'failed' ? (
+        <Section title="Failed" id="failure">
+          <p className="failure" data-testid="failure-reason">
+            {trial.exitReason ?? 'No reason was recorded.'} <span className="muted">(attempt {trial.attempts} of {trial.maxAttempts})</span>
+          </p>
+        </Section>
+      ) : null}
+      {attempts > 0 ? (
+        <Section title={`Log (last ${LOG_LINES} lines of the latest attempt)`} id="log">
+          {log?.error ? <ErrorNote error={log.error} /> : null}
+          {logLines ? (
+            <pre className="log-tail" data-testid="log-tail">
+              {logLines}
+            </pre>
+          ) : (
+            <p className="muted" data-testid="log-none">
+              {log ? 'No log from this trial’s executor.' : 'loading…'}
+            </p>
+          )}
+        </Section>
+      ) : null}
       <div className="grid2">
         <Section title="Trial">
           <dl className="facts">
