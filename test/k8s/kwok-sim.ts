@@ -13,8 +13,9 @@
  * The mapping uses the simulated executor's config resolver, so the contract fixtures are
  * unchanged: this hook is passed as `KubernetesExecutorOptions.podAnnotations`.
  */
-import { resolveSyntheticConfig, SyntheticConfigError } from '../../workers/executors/simulated';
-import type { JobLaunch } from '../../workers/executors/types';
+import type { KubernetesExecutor } from '../../workers/executors/kubernetes';
+import { resolveSyntheticConfig, SimulatedExecutor, SyntheticConfigError } from '../../workers/executors/simulated';
+import type { ExecutionRef, ExecutionStatus, Executor, JobLaunch } from '../../workers/executors/types';
 
 const LONG_S = 600;
 
@@ -36,5 +37,37 @@ export function kwokAnnotations(options: { timeScale?: number; minMs?: number } 
     }
     if (run >= LONG_S) return {};
     return { 'ladder.test/exit-code': '0', 'ladder.test/duration': ms(run) };
+  };
+}
+
+/**
+ * KubernetesExecutor whose successes push synthetic metrics like the real job would: KWOK pods
+ * run nothing, so when a Job completes the simulated executor's push path posts the points and
+ * result on the pod's behalf. `tokenOf` picks the ingest token the push uses (default: the
+ * launch's own); a test passes one that reads it back from the cluster as the pod would.
+ */
+export function withSimulatedIngest(
+  inner: KubernetesExecutor,
+  options: { tokenOf?: (launch: JobLaunch) => Promise<string> } = {},
+): Executor & { inner: KubernetesExecutor } {
+  const sim = new SimulatedExecutor();
+  return {
+    name: inner.name,
+    inner,
+    async submit(launch: JobLaunch): Promise<ExecutionRef> {
+      const ref = await inner.submit(launch);
+      return { ...ref, handle: { ...ref.handle, simLaunch: launch } };
+    },
+    async status(ref: ExecutionRef): Promise<ExecutionStatus> {
+      const st = await inner.status(ref);
+      const launch = ref.handle.simLaunch as JobLaunch | undefined;
+      if (st.state !== 'succeeded' || !launch) return st;
+      const env = { ...launch.env };
+      if (options.tokenOf) env.LADDER_INGEST_TOKEN = await options.tokenOf(launch);
+      const simRef = await sim.submit({ ...launch, env, config: { ...launch.config, step_sleep: 0, fail_attempts: 0 } });
+      return sim.status(simRef);
+    },
+    cancel: (ref) => inner.cancel(ref),
+    logs: (ref, n) => inner.logs(ref, n),
   };
 }

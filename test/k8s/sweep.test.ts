@@ -3,48 +3,25 @@
  *
  * Metrics: KWOK pods run nothing, so when a Job completes, the SIMULATED executor's push path
  * (workers/executors/simulated.ts) posts the synthetic metrics and result to the ingest API on
- * the pod's behalf (`withSimulatedIngest` below). Everything else — Jobs, pods, scheduling
+ * the pod's behalf (`withSimulatedIngest`, kwok-sim.ts). Everything else — Jobs, pods, scheduling
  * against GPU capacity, failures, preemption, deletion — is the real Kubernetes machinery.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import * as k8s from '@kubernetes/client-node';
-import { events, trials } from '../../core/db/schema';
+import { events, metricPoints, trials } from '../../core/db/schema';
 import { cancelSweep, launchSweep, waitForSweep, type LaunchContext } from '../../core/sweeps/launch';
 import type { SweepSpecInput } from '../../core/spec/spec';
-import { KubernetesExecutor } from '../../workers/executors/kubernetes';
-import { SimulatedExecutor } from '../../workers/executors/simulated';
-import type { ExecutionRef, ExecutionStatus, Executor, JobLaunch } from '../../workers/executors/types';
+import { jobNameFor, KubernetesExecutor } from '../../workers/executors/kubernetes';
+import type { JobLaunch } from '../../workers/executors/types';
 import type { LadderWorker } from '../../workers/worker';
-import { createTestStack, eventually, sleep, type TestStack } from '../harness';
+import { createTestStack, eventually, sleep, waitForSweepWithin, type TestStack } from '../harness';
 import { FAKE_NODE_LABEL, FAKE_NODE_TAINT, startCluster, type TestCluster } from './cluster';
-import { kwokAnnotations } from './kwok-sim';
+import { kwokAnnotations, withSimulatedIngest } from './kwok-sim';
 
 const IMAGE = 'registry.invalid/ladder/jobs@sha256:' + '1'.repeat(64);
 const NS = 'sweeps';
-
-/** KubernetesExecutor whose successes push synthetic metrics like the real job would. */
-function withSimulatedIngest(inner: KubernetesExecutor): Executor & { inner: KubernetesExecutor } {
-  const sim = new SimulatedExecutor();
-  return {
-    name: inner.name,
-    inner,
-    async submit(launch: JobLaunch): Promise<ExecutionRef> {
-      const ref = await inner.submit(launch);
-      return { ...ref, handle: { ...ref.handle, simLaunch: launch } };
-    },
-    async status(ref: ExecutionRef): Promise<ExecutionStatus> {
-      const st = await inner.status(ref);
-      const launch = ref.handle.simLaunch as JobLaunch | undefined;
-      if (st.state !== 'succeeded' || !launch) return st;
-      const simRef = await sim.submit({ ...launch, config: { ...launch.config, step_sleep: 0, fail_attempts: 0 } });
-      return sim.status(simRef);
-    },
-    cancel: (ref) => inner.cancel(ref),
-    logs: (ref, n) => inner.logs(ref, n),
-  };
-}
 
 describe('kubernetes sweeps (KWOK, 4 × 8 GPUs)', { concurrency: false }, () => {
   let cluster: TestCluster;
@@ -212,6 +189,50 @@ describe('kubernetes sweeps (KWOK, 4 × 8 GPUs)', { concurrency: false }, () => 
     for (const r of rows) assert.equal(r.attempts, 1, `${r.id} attempts`);
     assert.equal((await sweepJobs(sweep.id)).length, 12);
     assert.equal(a.createdCount + b.createdCount, 12, `created ${a.createdCount} + ${b.createdCount}`);
+    await worker.shutdown();
+    worker = undefined;
+  });
+
+  it('pods post metrics with the token of their own Secret, which is the only place the token is', { timeout: 600_000 }, async () => {
+    const seen: string[] = [];
+    // Recorded, not thrown: a throw inside status() would only make the activity retry until
+    // the test's timeout, while a recorded problem fails the test as soon as the sweep ends.
+    const problems: string[] = [];
+    const check = (ok: boolean, what: string) => {
+      if (!ok) problems.push(what);
+    };
+    // What the kubelet does for the pod: resolve LADDER_INGEST_TOKEN from the pod's own spec.
+    const tokenOfPod = async (launch: JobLaunch): Promise<string> => {
+      const jobName = jobNameFor(launch.executionId);
+      const [pod] = (await core.listNamespacedPod({ namespace: NS, labelSelector: `batch.kubernetes.io/job-name=${jobName}` })).items;
+      if (!pod) return (problems.push(`no pod of ${jobName}`), '');
+      const env = pod.spec!.containers.find((c) => c.name === 'job')?.env?.filter((e) => e.name === 'LADDER_INGEST_TOKEN') ?? [];
+      check(env.length === 1 && env[0]!.value === undefined, `${jobName}: LADDER_INGEST_TOKEN is set once, from a Secret, never in plain text`);
+      const ref = env.find((e) => e.valueFrom?.secretKeyRef)?.valueFrom!.secretKeyRef;
+      if (!ref) return (problems.push(`${jobName}: no secretKeyRef for the token`), '');
+      check(ref.name === jobName, `${jobName}: the token comes from the Job's own Secret, not ${ref.name}`);
+      const secret = await core.readNamespacedSecret({ name: ref.name!, namespace: NS });
+      const token = Buffer.from(secret.data?.[ref.key!] ?? '', 'base64').toString('utf8');
+      check(token.length > 0, `${jobName}: the Secret holds a token`);
+      // The token appears nowhere else the pod or its Job can be read.
+      const job = await batch.readNamespacedJob({ name: jobName, namespace: NS });
+      if (token) check(!JSON.stringify(pod).includes(token) && !JSON.stringify(job).includes(token), `${jobName}: token only in the Secret`);
+      seen.push(launch.trialId);
+      return token;
+    };
+    worker = await stack.startWorker({ executor: withSimulatedIngest(newExecutor(), { tokenOf: tokenOfPod }) });
+    const sweep = await launchSweep(ctx, { spec: spec('secret-token', { base: { steps: 6, step_sleep: 0.1 }, grid: { lr: [1e-4, 1e-3, 1e-2] }, retries: 0 }) });
+    const status = await waitForSweepWithin(ctx, sweep.id, 240_000);
+    assert.deepEqual(problems, []);
+    assert.equal(status, 'succeeded');
+    const rows = await stack.database.db.select().from(trials).where(eq(trials.sweepId, sweep.id));
+    assert.equal(rows.length, 3);
+    for (const r of rows) {
+      assert.ok(seen.includes(r.id), `${r.id} pushed with its pod's token`);
+      assert.ok(r.result, `${r.id} has the result its pod posted`);
+      const n = await stack.database.db.select().from(metricPoints).where(and(eq(metricPoints.trialId, r.id), eq(metricPoints.name, 'loss')));
+      assert.equal(n.length, 6, `${r.id} loss points`);
+    }
     await worker.shutdown();
     worker = undefined;
   });
