@@ -1,7 +1,7 @@
 /**
  * The `ladder` command.
  *
- *   ladder demo [--exit]                     embedded stack + the demo sweep, then keeps serving
+ *   ladder demo [--exit] [--rerun]           embedded stack + the demo sweep, then keeps serving
  *   ladder dev                               embedded stack in the foreground
  *   ladder serve                             the API server alone, configured from the environment
  *   ladder migrate                           apply database migrations
@@ -459,7 +459,8 @@ export function buildProgram(): Command {
       .description('start the embedded stack and run the demo sweeps with the local executor')
       .option('--exit', 'exit after printing the results (default when CI=true)')
       .option('--spec <file...>', 'sweep specs to run (default: examples/demo.yaml, then examples/demo-*.yaml)')
-      .action(async (opts: { exit?: boolean; spec?: string[] }) => {
+      .option('--rerun', 'run every trial even if an identical one already succeeded (a second demo otherwise reuses the first one\'s results)')
+      .action(async (opts: { exit?: boolean; spec?: string[]; rerun?: boolean }) => {
         const exitAfter = opts.exit || process.env.CI === 'true';
         const specs = opts.spec ?? defaultDemoSpecs();
         const { Client, Connection } = lazy.temporal();
@@ -474,7 +475,7 @@ export function buildProgram(): Command {
           const ctx: LaunchContext = { db: stack.database.db, temporal, taskQueue: stack.taskQueue, codeVersion: codeVersion() };
           const finished: Array<{ id: string; status: string }> = [];
           for (const file of specs) {
-            const created = await launchSweep(ctx, { spec: fs.readFileSync(file, 'utf8') });
+            const created = await launchSweep(ctx, { spec: fs.readFileSync(file, 'utf8'), rerun: opts.rerun });
             print(`\n• ${path.basename(file)} → sweep ${created.id} (${created.spec.kind}): ${created.trials} trials planned, ${created.reused} reused from earlier runs`);
             const status = await followSweep(ctx, created.id, false);
             print(`sweep ${created.id} ${status}\n`);
@@ -506,6 +507,7 @@ export function buildProgram(): Command {
         }
       }),
     'npx ladder demo --exit',
+    'npx ladder demo --exit --rerun --spec examples/demo.yaml',
   );
 
   return program;
