@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { planSweep } from './planner';
+import { planSweep, seedList } from './planner';
 import { parseSweepSpecText } from './spec';
 
 const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
@@ -14,6 +14,18 @@ describe('example specs', () => {
     it(`${file} is a valid spec that plans at least one trial`, () => {
       const spec = parseSweepSpecText(fs.readFileSync(path.join(EXAMPLES, file), 'utf8'));
       assert.ok(planSweep(spec, 'example').trials.length > 0);
+    });
+  }
+  // A demo sweep exists to show a verdict: a ranking needs variants, an interval needs two seeds,
+  // and a fit to extrapolate from needs three numeric rungs.
+  for (const file of files.filter((f) => /^demo(-.*)?\.ya?ml$/.test(f))) {
+    it(`${file} can end in a full verdict (≥ 4 variants, ≥ 2 seeds, ≥ 3 numeric rungs, an analysis metric)`, () => {
+      const spec = parseSweepSpecText(fs.readFileSync(path.join(EXAMPLES, file), 'utf8'));
+      const plan = planSweep(spec, 'example');
+      assert.ok(plan.variants.length >= 4, `${plan.variants.length} variants`);
+      assert.ok(seedList(spec).length >= 2, `${seedList(spec).length} seed(s)`);
+      assert.ok(plan.rungs.filter((r) => typeof r.value === 'number').length >= 3, 'fewer than 3 numeric rungs');
+      assert.ok(spec.analysis?.metric, 'no analysis metric');
     });
   }
 });
