@@ -27,23 +27,10 @@ import { startLadderWorker, type LadderWorker } from '../workers/worker';
 import { createDatabase, startPostgres, type PostgresServer } from '../stack/postgres';
 import { ensurePythonEnv } from '../stack/python';
 import { startTemporal, type TemporalServer } from '../stack/temporal';
-import { eventually, sleep } from './harness';
+import { eventually, sleep, successfulExecutions } from './harness';
 
 const TRIALS = 24;
 const STEPS = 20;
-
-/** Executions of a trial that ran to completion with exit 0, from the local executor's state. */
-function successfulExecutions(runRoot: string, trialId: string): number {
-  const execRoot = path.join(runRoot, 'exec');
-  if (!fs.existsSync(execRoot)) return 0;
-  return fs
-    .readdirSync(execRoot)
-    .filter((d) => d.startsWith(`${trialId}-a`))
-    .filter((d) => {
-      const exit = path.join(execRoot, d, 'exit');
-      return fs.existsSync(exit) && fs.readFileSync(exit, 'utf8').trim() === '0';
-    }).length;
-}
 
 describe('Postgres restarted under a running sweep', { timeout: 300_000 }, () => {
   let tmp = '';

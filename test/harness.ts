@@ -214,3 +214,16 @@ export async function waitForSweepWithin(
     clearTimeout(timer);
   }
 }
+
+/** How many executions of a trial ran to completion with exit 0, from the local executor's state. */
+export function successfulExecutions(runRoot: string, trialId: string): number {
+  const execRoot = path.join(runRoot, 'exec');
+  if (!fs.existsSync(execRoot)) return 0;
+  return fs
+    .readdirSync(execRoot)
+    .filter((d) => d.startsWith(`${trialId}-a`))
+    .filter((d) => {
+      const exit = path.join(execRoot, d, 'exit');
+      return fs.existsSync(exit) && fs.readFileSync(exit, 'utf8').trim() === '0';
+    }).length;
+}

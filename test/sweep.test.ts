@@ -3,8 +3,6 @@
  * job processes) → ingest HTTP → Postgres.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eq, sql } from 'drizzle-orm';
 import { events, trials } from '../core/db/schema';
@@ -14,7 +12,7 @@ import type { SweepSpecInput } from '../core/spec/spec';
 import { processGroupAlive } from '../workers/executors/local';
 import type { SimulatedExecutor } from '../workers/executors/simulated';
 import type { LadderWorker } from '../workers/worker';
-import { createTestStack, eventually, sleep, waitForSweepWithin as waitForSweep, type TestStack } from './harness';
+import { createTestStack, eventually, sleep, successfulExecutions, waitForSweepWithin as waitForSweep, type TestStack } from './harness';
 
 function syntheticSpec(name: string, overrides: Partial<SweepSpecInput> = {}): SweepSpecInput {
   return {
@@ -40,19 +38,6 @@ async function metricCounts(stack: TestStack, sweepId: string) {
     [sweepId],
   );
   return res.rows;
-}
-
-/** How many executions of a trial ran to completion with exit 0, from the local executor's state. */
-function successfulExecutions(runRoot: string, trialId: string): number {
-  const execRoot = path.join(runRoot, 'exec');
-  if (!fs.existsSync(execRoot)) return 0;
-  return fs
-    .readdirSync(execRoot)
-    .filter((d) => d.startsWith(`${trialId}-a`))
-    .filter((d) => {
-      const exit = path.join(execRoot, d, 'exit');
-      return fs.existsSync(exit) && fs.readFileSync(exit, 'utf8').trim() === '0';
-    }).length;
 }
 
 describe('sweeps end to end', { concurrency: false, timeout: 600_000 }, () => {

@@ -14,6 +14,7 @@
 import type { Plugin } from 'graphql-yoga';
 import { GraphQLError, Kind, visit, type DocumentNode, type ValueNode } from 'graphql';
 import { apiError } from '../errors';
+import { useOperationCheck } from './operation-check';
 
 export const MAX_INPUT_DEPTH = 64;
 
@@ -123,18 +124,8 @@ export function useClientErrorStatus(): Plugin {
 }
 
 export function useInputGuard(): Plugin {
-  const check = (args: { document: DocumentNode; variableValues?: Record<string, unknown> | null }) => {
+  return useOperationCheck((args) => {
     const problem = inputProblem(args.document, args.variableValues);
     return problem ? apiError('BAD_USER_INPUT', `${problem.path} ${problem.message}`, { path: problem.path }) : null;
-  };
-  return {
-    onExecute({ args, setResultAndStopExecution }) {
-      const error = check(args);
-      if (error) setResultAndStopExecution({ errors: [error] });
-    },
-    onSubscribe({ args, setResultAndStopExecution }) {
-      const error = check(args);
-      if (error) setResultAndStopExecution({ errors: [error] });
-    },
-  };
+  });
 }

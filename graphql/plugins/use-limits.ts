@@ -52,6 +52,7 @@ import {
   type ValidationContext,
 } from 'graphql';
 import { apiError, type ErrorCode } from '../errors';
+import { useOperationCheck } from './operation-check';
 import { MAX_PAGE_SIZE, MAX_POINTS } from '../schema';
 
 export interface LimitsOptions {
@@ -255,16 +256,7 @@ export function useLimits(options: LimitsOptions | Limits = {}): Plugin[] {
       throw err;
     }
   };
-  const measure: Plugin = {
-    onExecute({ args, setResultAndStopExecution }) {
-      const error = check(args);
-      if (error) setResultAndStopExecution({ errors: [error] });
-    },
-    onSubscribe({ args, setResultAndStopExecution }) {
-      const error = check(args);
-      if (error) setResultAndStopExecution({ errors: [error] });
-    },
-  };
+  const measure = useOperationCheck(check);
   const sameName: Plugin = {
     onValidate({ params, setResult }) {
       const worst = maxSameNameFieldCount(params.documentAST);
