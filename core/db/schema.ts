@@ -27,6 +27,9 @@ export const projects = pgTable('projects', {
 
 export const SWEEP_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled', 'imported'] as const;
 export type SweepStatus = (typeof SWEEP_STATUSES)[number];
+/** A sweep in one of these states never changes again (imported sweeps never ran here). */
+export const FINISHED_SWEEP_STATUSES: readonly SweepStatus[] = ['succeeded', 'failed', 'cancelled', 'imported'];
+export const isFinishedSweep = (status: SweepStatus): boolean => FINISHED_SWEEP_STATUSES.includes(status);
 
 export const sweeps = pgTable(
   'sweeps',
@@ -53,6 +56,9 @@ export const sweeps = pgTable(
 
 export const TRIAL_STATUSES = ['planned', 'running', 'succeeded', 'failed', 'cancelled', 'skipped'] as const;
 export type TrialStatus = (typeof TRIAL_STATUSES)[number];
+/** A trial in one of these states never runs again. */
+export const FINISHED_TRIAL_STATUSES: readonly TrialStatus[] = ['succeeded', 'failed', 'cancelled', 'skipped'];
+export const isFinishedTrial = (status: TrialStatus): boolean => FINISHED_TRIAL_STATUSES.includes(status);
 
 export const trials = pgTable(
   'trials',

@@ -81,6 +81,13 @@ export interface Executor {
   submit(launch: JobLaunch): Promise<ExecutionRef>;
   status(ref: ExecutionRef): Promise<ExecutionStatus>;
   cancel(ref: ExecutionRef): Promise<void>;
+  /**
+   * Resolves with the terminal status as soon as the executor learns of it (a process exit, an
+   * informer event, a timer), instead of the caller polling `status`. Resolves with the current
+   * non-terminal status when `signal` aborts, and never rejects on abort. Executors that cannot
+   * tell leave it out; callers then poll `status`.
+   */
+  wait?(ref: ExecutionRef, signal: AbortSignal): Promise<ExecutionStatus>;
   /** Logs of the execution so far, for the dashboard; may be truncated to the tail. */
   logs?(ref: ExecutionRef, tailBytes?: number): Promise<string>;
 }

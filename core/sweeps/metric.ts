@@ -1,0 +1,13 @@
+/**
+ * The one SQL expression for "a trial's value of a final-result metric". Every reader (the
+ * leaderboard, promotion, scaling analyses, GraphQL) uses it, so they agree on what counts: a
+ * JSON number under `result.metrics.<name>`; a string, boolean or missing key is no value (null),
+ * never a cast error that fails the whole query.
+ */
+import { sql, type SQL } from 'drizzle-orm';
+import { trials } from '../db/schema';
+
+export function metricValue(metric: string): SQL<number | null> {
+  return sql<number | null>`(case when jsonb_typeof(${trials.result} -> 'metrics' -> ${metric}::text) = 'number'
+    then (${trials.result} -> 'metrics' ->> ${metric}::text)::float8 end)`;
+}
