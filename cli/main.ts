@@ -12,6 +12,7 @@
  *   ladder results ID [--metric M] [--json]
  *   ladder analyze ID [--target SCALE] [--metric M] [--json]
  *   ladder import FILE [--metric NAME --mode min|max] [--json]
+ *   ladder capacity run FILE [--target URL] [--agents N] [--json] · list · show ID  (cli/loadtest.ts)
  *
  * Connections come from DATABASE_URL / TEMPORAL_ADDRESS, or from a running `ladder dev`.
  */
@@ -28,6 +29,7 @@ import { LOG_TAIL_MAX_BYTES, LogRequestError } from '../core/trials/logs';
  * load, and `--help` or `--version` must answer at once. `typeof import` keeps the types.
  */
 const lazy = {
+  workdir: () => require('../core/spec/workdir') as typeof import('../core/spec/workdir'),
   temporal: () => require('@temporalio/client') as typeof import('@temporalio/client'),
   db: () => require('../core/db/client') as typeof import('../core/db/client'),
   settings: () => require('../core/settings') as typeof import('../core/settings'),
@@ -209,7 +211,9 @@ export function buildProgram(): Command {
           throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
         }
         await withLaunchContext(async (ctx, conn) => {
-          const created = await lazy.launch().launchSweep(ctx, { spec: text, rerun: opts.rerun });
+          // A command sweep's workdir is relative to the spec file, and its code version is taken here.
+          const spec = lazy.workdir().prepareSpecFile(text, file);
+          const created = await lazy.launch().launchSweep(ctx, { spec, rerun: opts.rerun });
           if (!opts.json) print(`sweep ${created.id}: ${created.trials} trials (${created.reused} reused)`);
           if (!opts.wait) {
             if (opts.json) json({ id: created.id, trials: created.trials, reused: created.reused });
@@ -475,7 +479,8 @@ export function buildProgram(): Command {
           const ctx: LaunchContext = { db: stack.database.db, temporal, taskQueue: stack.taskQueue, codeVersion: codeVersion() };
           const finished: Array<{ id: string; status: string }> = [];
           for (const file of specs) {
-            const created = await launchSweep(ctx, { spec: fs.readFileSync(file, 'utf8'), rerun: opts.rerun });
+            const spec = lazy.workdir().prepareSpecFile(fs.readFileSync(file, 'utf8'), file);
+            const created = await launchSweep(ctx, { spec, rerun: opts.rerun });
             print(`\n• ${path.basename(file)} → sweep ${created.id} (${created.spec.kind}): ${created.trials} trials planned, ${created.reused} reused from earlier runs`);
             const status = await followSweep(ctx, created.id, false);
             print(`sweep ${created.id} ${status}\n`);
@@ -509,6 +514,8 @@ export function buildProgram(): Command {
     'npx ladder demo --exit',
     'npx ladder demo --exit --rerun --spec examples/demo.yaml',
   );
+
+  (require('./loadtest') as typeof import('./loadtest')).registerCapacityCommands(program, (message) => new UsageError(message));
 
   return program;
 }

@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import type { ApiPrincipal } from '../core/auth/tokens';
 import type { Db } from '../core/db/client';
 import type { LogReader } from '../core/trials/logs';
-import type { Loaders } from './data';
+import type { Loaders, SharedReadState } from './data';
 import type { SweepNotifier } from './notify';
 
 export interface LaunchSettings {
@@ -19,6 +19,8 @@ export interface GraphQLContext {
   pool: Pool;
   /** Per-request DataLoaders (a subscription renews them for every event it sends). */
   loaders: Loaders;
+  /** The server's read caches, for loaders made later in a request (subscriptions). */
+  readState?: SharedReadState;
   /** Set by use-auth: the token's principal, or null for an anonymous request. */
   auth?: ApiPrincipal | null;
   /** Absent when the server runs without Temporal: mutations that start workflows then fail. */

@@ -8,11 +8,15 @@ import DataLoader from 'dataloader';
 import { and, asc, desc, eq, getTableColumns, inArray, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../core/db/client';
 import { analyses, events, sweeps, trials, type TrialStatus } from '../core/db/schema';
+import type { SweepSpec } from '../core/spec/spec';
 import { sweepsProgress, type SweepProgress } from '../core/sweeps/progress';
+import { leaderboards, sweepSpecs, sweepSummaries, type LeaderboardEntry, type SweepSummary } from '../core/sweeps/store';
+import type { LeaderboardCache } from './read-cache';
 
 export type { RungProgress, StatusCounts, SweepProgress } from '../core/sweeps/progress';
 
-export type SweepRow = typeof sweeps.$inferSelect;
+/** A sweep without its spec (`loaders.spec` has that). */
+export type SweepRow = SweepSummary;
 export type TrialRow = typeof trials.$inferSelect & { projectId: string };
 export type EventRow = typeof events.$inferSelect;
 
@@ -164,57 +168,57 @@ export interface LeaderboardKey {
   metric: string;
   rung: number | null;
   mode: 'min' | 'max';
+  /** The sweep is finished, so its leaderboard may come from (and go to) the cache. */
+  finished: boolean;
 }
 
-export interface LeaderboardEntry {
-  variantIndex: number;
-  variantName: string;
-  rungIndex: number;
-  rungName: string;
-  scaleValue: number | null;
-  mean: number | null;
-  std: number | null;
-  count: number;
-  rank: number | null;
-}
+export type { LeaderboardEntry };
 
-async function loadLeaderboards(db: Db, keys: readonly string[]): Promise<LeaderboardEntry[][]> {
+async function loadLeaderboards(db: Db, cache: LeaderboardCache | undefined, keys: readonly string[]): Promise<(readonly LeaderboardEntry[])[]> {
   const parsed = keys.map((k) => JSON.parse(k) as LeaderboardKey);
-  const groups = new Map<string, string[]>();
-  for (const k of parsed) {
-    const g = JSON.stringify([k.metric, k.rung, k.mode]);
-    groups.set(g, [...(groups.get(g) ?? []), k.sweepId]);
-  }
-  const out = new Map<string, LeaderboardEntry[]>();
+  const queryKey = (k: LeaderboardKey) => JSON.stringify([k.metric, k.rung, k.mode]);
+  const out: (readonly LeaderboardEntry[] | undefined)[] = parsed.map((k) => (k.finished && cache ? cache.get(k.sweepId, queryKey(k)) : undefined));
+  // The misses that share metric/rung/mode become one statement over all their sweeps.
+  const groups = new Map<string, number[]>();
+  parsed.forEach((k, i) => {
+    if (out[i]) return;
+    const g = queryKey(k);
+    groups.set(g, [...(groups.get(g) ?? []), i]);
+  });
   await Promise.all(
-    [...groups].map(async ([g, sweepIds]) => {
+    [...groups].map(async ([g, indexes]) => {
       const [metric, rung, mode] = JSON.parse(g) as [string, number | null, 'min' | 'max'];
-      const value = sql`case when jsonb_typeof(${trials.result} -> 'metrics' -> ${metric}::text) = 'number' then (${trials.result} -> 'metrics' ->> ${metric}::text)::float8 end`;
-      const order = mode === 'max' ? sql`desc` : sql`asc`;
-      const rows = await db
-        .select({
-          sweepId: trials.sweepId,
-          variantIndex: trials.variantIndex,
-          variantName: trials.variantName,
-          rungIndex: trials.rungIndex,
-          rungName: trials.rungName,
-          scaleValue: sql<number | null>`max(${trials.scaleValue})`,
-          mean: sql<number | null>`avg(${value})`,
-          std: sql<number | null>`stddev_samp(${value})`,
-          count: sql<number>`count(${value})::int`,
-          rank: sql<number | null>`case when avg(${value}) is null then null else (rank() over (partition by ${trials.sweepId}, ${trials.rungIndex} order by avg(${value}) ${order} nulls last))::int end`,
-        })
-        .from(trials)
-        .where(and(inArray(trials.sweepId, sweepIds), eq(trials.status, 'succeeded'), ...(rung === null ? [] : [eq(trials.rungIndex, rung)])))
-        .groupBy(trials.sweepId, trials.variantIndex, trials.variantName, trials.rungIndex, trials.rungName)
-        .orderBy(trials.sweepId, trials.rungIndex, sql`avg(${value}) ${order} nulls last`, trials.variantIndex);
-      for (const { sweepId, ...row } of rows) {
-        const key = `${g}\u0000${sweepId}`;
-        out.set(key, [...(out.get(key) ?? []), row]);
+      const ticket = indexes.some((i) => parsed[i]!.finished) ? (cache?.begin() ?? null) : null;
+      try {
+        const boards = await leaderboards(db, indexes.map((i) => parsed[i]!.sweepId), { metric, rung, mode });
+        for (const i of indexes) {
+          const k = parsed[i]!;
+          out[i] = boards.get(k.sweepId) ?? [];
+          if (k.finished) cache?.store(ticket, k.sweepId, g, out[i]!);
+        }
+      } finally {
+        cache?.end(ticket);
       }
     }),
   );
-  return parsed.map((k) => out.get(`${JSON.stringify([k.metric, k.rung, k.mode])}\u0000${k.sweepId}`) ?? []);
+  return out.map((rows) => rows ?? []);
+}
+
+/** Sweep rows by id: finished ones from the cache when there, the rest in one statement. */
+async function loadSweeps(db: Db, cache: LeaderboardCache | undefined, ids: readonly string[]): Promise<(SweepRow | null)[]> {
+  if (!cache) return sweepSummaries(db, ids);
+  const out: (SweepRow | null | undefined)[] = ids.map((id) => cache.getSummary(id));
+  const missing = ids.filter((_, i) => out[i] === undefined);
+  if (missing.length === 0) return out as SweepRow[];
+  const ticket = cache.begin();
+  try {
+    const rows = await sweepSummaries(db, missing);
+    const byId = new Map<string, SweepRow | null>(missing.map((id, i) => [id, rows[i] ?? null]));
+    for (const row of rows) if (row) cache.storeSummary(ticket, row);
+    return ids.map((id, i) => out[i] ?? byId.get(id) ?? null);
+  } finally {
+    cache.end(ticket);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,13 +314,16 @@ export interface PromotionRow {
 
 export const EVENTS_PER_TRIAL = 200;
 
-export function createLoaders(db: Db) {
+/** What outlives a request: the server's caches (absent in tests that build loaders alone). */
+export interface SharedReadState {
+  leaderboardCache?: LeaderboardCache;
+}
+
+export function createLoaders(db: Db, shared: SharedReadState = {}) {
   return {
-    sweep: new DataLoader<string, SweepRow | null>(async (ids) => {
-      const rows = await db.select().from(sweeps).where(inArray(sweeps.id, [...ids]));
-      const byId = new Map(rows.map((r) => [r.id, r]));
-      return ids.map((id) => byId.get(id) ?? null);
-    }),
+    sweep: new DataLoader<string, SweepRow | null>((ids) => loadSweeps(db, shared.leaderboardCache, ids)),
+    /** Loaded only where the spec is asked for: it can be large, and most reads do not need it. */
+    spec: new DataLoader<string, SweepSpec | null>((ids) => sweepSpecs(db, ids)),
     trial: new DataLoader<string, TrialRow | null>(async (ids) => {
       const rows = await db
         .select({ ...getTableColumns(trials), projectId: sweeps.projectId })
@@ -329,7 +336,7 @@ export function createLoaders(db: Db) {
     progress: new DataLoader<string, SweepProgress>((ids) => sweepsProgress(db, ids)),
     trialPage: new DataLoader<string, TrialRow[]>((keys) => loadTrialPages(db, keys)),
     trialCount: new DataLoader<string, number>((keys) => loadTrialCounts(db, keys)),
-    leaderboard: new DataLoader<string, LeaderboardEntry[]>((keys) => loadLeaderboards(db, keys)),
+    leaderboard: new DataLoader<string, readonly LeaderboardEntry[]>((keys) => loadLeaderboards(db, shared.leaderboardCache, keys)),
     metrics: new DataLoader<string, MetricSeries[]>((keys) => loadMetrics(db, keys)),
     events: new DataLoader<string, EventRow[]>(async (trialIds) => {
       const ranked = db

@@ -9,8 +9,23 @@
  */
 import { Client, type ClientConfig } from 'pg';
 import { Repeater, SlidingBuffer } from 'graphql-yoga';
+import { TOKEN_CHANNEL } from '../core/auth/tokens';
 
 export const SWEEP_CHANNEL = 'ladder_sweep';
+export { TOKEN_CHANNEL };
+
+/**
+ * A long-lived listener (the read caches): unlike a subscriber it hears every sweep, and it is
+ * told when notifications may have been lost, so it can drop what it cached.
+ */
+export interface NotificationWatcher {
+  /** The sweep, or the status of one of its trials, changed. */
+  sweepChanged?(sweepId: string): void;
+  /** An API token was revoked (its id). */
+  tokenRevoked?(tokenId: string): void;
+  /** The LISTEN connection dropped: notifications sent from now until it is back are lost. */
+  reset?(): void;
+}
 
 export interface SweepNotifierOptions {
   /** How to open the LISTEN connection (e.g. the pool's options). */
@@ -27,6 +42,7 @@ export class SweepNotifier {
   private client: Client | null = null;
   private connecting: Promise<void> | null = null;
   private readonly subscribers = new Map<string, Set<Callback>>();
+  private readonly watchers = new Set<NotificationWatcher>();
   private closed = false;
   private retryMs: number;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -51,7 +67,7 @@ export class SweepNotifier {
       client.on('error', () => {}); // followed by 'end', handled there
       try {
         await client.connect();
-        await client.query(`LISTEN ${SWEEP_CHANNEL}`);
+        await client.query(`LISTEN ${SWEEP_CHANNEL}; LISTEN ${TOKEN_CHANNEL}`);
       } catch (err) {
         await client.end().catch(() => {});
         if (this.closed) throw new Error('notifier closed');
@@ -67,7 +83,9 @@ export class SweepNotifier {
       this.connections++;
       this.retryMs = this.options.minRetryMs ?? 100;
       client.on('notification', (msg) => {
-        if (msg.channel === SWEEP_CHANNEL && msg.payload) this.fire(msg.payload);
+        if (!msg.payload) return;
+        if (msg.channel === SWEEP_CHANNEL) this.fire(msg.payload);
+        else if (msg.channel === TOKEN_CHANNEL) for (const w of this.watchers) w.tokenRevoked?.(msg.payload);
       });
       client.once('end', () => this.onDrop(client));
       this.client = client;
@@ -78,11 +96,12 @@ export class SweepNotifier {
   private onDrop(client: Client) {
     if (this.client !== client) return;
     this.client = null;
+    for (const w of this.watchers) w.reset?.();
     if (this.closed) return;
     this.options.log?.('sweep notifier: connection lost, reconnecting');
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
-      if (this.closed || this.subscribers.size === 0) return;
+      if (this.closed || (this.subscribers.size === 0 && this.watchers.size === 0)) return;
       this.ready().then(
         () => this.fireAll(),
         () => {},
@@ -90,7 +109,23 @@ export class SweepNotifier {
     }, this.retryMs);
   }
 
+  /** Whether notifications are being heard right now (a cache may fill only then). */
+  get listening(): boolean {
+    return this.client !== null;
+  }
+
+  /**
+   * Registers a watcher and opens the LISTEN connection in the background if needed (it stays
+   * open, reconnecting, while a watcher or subscriber is left).
+   */
+  watch(watcher: NotificationWatcher): () => void {
+    this.watchers.add(watcher);
+    if (!this.closed) this.ready().catch(() => {});
+    return () => void this.watchers.delete(watcher);
+  }
+
   private fire(sweepId: string) {
+    for (const w of this.watchers) w.sweepChanged?.(sweepId);
     for (const cb of this.subscribers.get(sweepId) ?? []) cb();
   }
 
@@ -133,6 +168,7 @@ export class SweepNotifier {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const w of this.watchers) w.reset?.();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const client = this.client;
     this.client = null;

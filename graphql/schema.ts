@@ -7,13 +7,14 @@
  * when the server allows anonymous reads (use-auth), and then sees every project.
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/client';
-import { and, desc, eq, ilike, inArray, lt, sql, type SQL } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import { GraphQLScalarType, Kind, valueFromASTUntyped, type ValueNode } from 'graphql';
 import { createSchema } from 'graphql-yoga';
-import { events, sweeps, trials, SWEEP_STATUSES, TRIAL_STATUSES, type SweepStatus, type TrialStatus } from '../core/db/schema';
+import { events, isFinishedSweep, trials, SWEEP_STATUSES, TRIAL_STATUSES, type SweepStatus, type TrialStatus } from '../core/db/schema';
 import { parseSweepSpec, parseSweepSpecText, SpecError } from '../core/spec/spec';
 import type { SweepAnalysis } from '../core/sweeps/analysis';
 import { cancelSweep, launchSweep } from '../core/sweeps/launch';
+import { countSweeps, sweepsPage, type SweepListFilter } from '../core/sweeps/store';
 import { attemptRef, clampTail, LogRequestError } from '../core/trials/logs';
 import { canSee, scopeProject, type GraphQLContext } from './context';
 import {
@@ -23,6 +24,7 @@ import {
   encodeCursor,
   trialCursor,
   type LeaderboardEntry,
+  type LeaderboardKey,
   type MetricSeries,
   type SweepProgress,
   type SweepRow,
@@ -569,6 +571,16 @@ function badCursor(): never {
   throw apiError('BAD_USER_INPUT', 'invalid cursor', { argument: 'after' });
 }
 
+/**
+ * After this request changed a sweep or one of its trials: its answer must show the change, not
+ * the cached state that the change's notification will drop a moment later.
+ */
+function forgetSweep(ctx: GraphQLContext, sweepId: string): void {
+  ctx.readState?.leaderboardCache?.sweepChanged(sweepId);
+  ctx.loaders.sweep.clear(sweepId);
+  ctx.loaders.leaderboard.clearAll();
+}
+
 async function visibleSweep(ctx: GraphQLContext, id: string): Promise<SweepRow | null> {
   const sweep = await ctx.loaders.sweep.load(id);
   return sweep && canSee(ctx, sweep.projectId) ? sweep : null;
@@ -652,37 +664,16 @@ interface SweepsArgs {
 
 async function sweepsConnection(ctx: GraphQLContext, args: SweepsArgs): Promise<Connection<SweepRow>> {
   const first = pageSize(args.first);
-  const f = args.filter ?? {};
-  const where: SQL[] = [];
-  const scope = scopeProject(ctx);
-  if (scope !== null) where.push(eq(sweeps.projectId, scope));
-  if (f.project) where.push(eq(sweeps.projectId, f.project));
-  if (f.status) where.push(eq(sweeps.status, f.status));
-  if (f.kind) where.push(eq(sweeps.kind, f.kind));
-  if (f.name) where.push(ilike(sweeps.name, `%${f.name.replace(/[\\%_]/g, (c) => `\\${c}`)}%`));
-  if (f.createdAfter) where.push(sql`${sweeps.createdAt} > ${f.createdAfter.toISOString()}::timestamptz`);
-  if (f.createdBefore) where.push(lt(sweeps.createdAt, f.createdBefore));
-  const filtered = [...where];
-  if (args.after) {
-    const key = decodeSweepCursor(args.after) ?? badCursor();
-    where.push(sql`(${sweeps.createdAt}, ${sweeps.id}) < (${key[0]}::timestamptz, ${key[1]})`);
-  }
-  const rows = await ctx.db
-    .select({ sweep: sweeps, ts: sql<string>`${sweeps.createdAt}::text` })
-    .from(sweeps)
-    .where(and(...where))
-    .orderBy(desc(sweeps.createdAt), desc(sweeps.id))
-    .limit(first + 1);
-  const cursors = new Map(rows.map((r) => [r.sweep, encodeCursor([r.ts, r.sweep.id])]));
+  const filter: SweepListFilter = { ...args.filter, scope: scopeProject(ctx) };
+  const after = args.after ? (decodeSweepCursor(args.after) ?? badCursor()) : null;
+  const rows = await sweepsPage(ctx.db, filter, after, first + 1);
+  const cursors = new Map(rows.map((r) => [r.sweep, encodeCursor([r.createdAtText, r.sweep.id])]));
   for (const r of rows) ctx.loaders.sweep.prime(r.sweep.id, r.sweep);
   return connection(
     rows.map((r) => r.sweep),
     first,
     (s) => cursors.get(s)!,
-    async () => {
-      const [row] = await ctx.db.select({ n: sql<number>`count(*)::int` }).from(sweeps).where(and(...filtered));
-      return row?.n ?? 0;
-    },
+    () => countSweeps(ctx.db, filter),
   );
 }
 
@@ -712,11 +703,9 @@ interface ProgressState {
   row: SweepRow | null;
   progress: SweepProgress | null;
 }
-/** Sweep statuses after which nothing more is scheduled. */
-const FINAL_SWEEP_STATUSES: ReadonlySet<SweepStatus> = new Set(['succeeded', 'failed', 'cancelled', 'imported']);
 const progressKey = (s: ProgressState) => JSON.stringify([s.row, s.progress]);
 /** Final once the sweep is over and no trial still runs (a cancel reaches running trials after the sweep). */
-const progressFinal = (s: ProgressState) => !s.row || (FINAL_SWEEP_STATUSES.has(s.row.status) && (s.progress?.counts.running ?? 0) === 0);
+const progressFinal = (s: ProgressState) => !s.row || (isFinishedSweep(s.row.status) && (s.progress?.counts.running ?? 0) === 0);
 
 type StoredAnalysis = Omit<SweepAnalysis, 'fits' | 'extrapolations'> & { fits: unknown; extrapolations: unknown };
 
@@ -810,7 +799,7 @@ export const resolvers = {
       const sweep = await visibleSweep(ctx, args.id);
       if (!sweep) throw apiError('NOT_FOUND', `sweep "${args.id}" not found`);
       const outcome = await cancelSweep({ db: ctx.db, temporal: launch.temporal }, sweep.id);
-      ctx.loaders.sweep.clear(sweep.id);
+      forgetSweep(ctx, sweep.id);
       return { sweep: await ctx.loaders.sweep.load(sweep.id), outcome };
     },
 
@@ -823,8 +812,8 @@ export const resolvers = {
       }
       // Attempt numbers keep counting (an execution is per trial attempt), and the trial gets
       // its original budget of attempts again.
-      const sweep = await ctx.loaders.sweep.load(trial.sweepId);
-      const retries = (sweep?.spec as { retries?: unknown } | undefined)?.retries;
+      const spec = await ctx.loaders.spec.load(trial.sweepId);
+      const retries = (spec as { retries?: unknown } | null)?.retries;
       const budget = (typeof retries === 'number' ? retries : 0) + 1;
       const [reset] = await ctx.db
         .update(trials)
@@ -839,6 +828,7 @@ export const resolvers = {
         .where(and(eq(trials.id, trial.id), inArray(trials.status, ['failed', 'cancelled'])))
         .returning({ id: trials.id });
       if (!reset) throw apiError('CONFLICT', `trial "${trial.id}" changed meanwhile; try again`);
+      forgetSweep(ctx, trial.sweepId);
       await ctx.db.insert(events).values({ sweepId: trial.sweepId, trialId: trial.id, type: 'trial.retry.requested', data: { previousStatus: trial.status, previousExitReason: trial.exitReason } });
       try {
         await launch.temporal.workflow.start('trialWorkflow', {
@@ -867,14 +857,14 @@ export const resolvers = {
         if (!sweep) throw apiError('NOT_FOUND', `sweep "${args.id}" not found`);
         const load = async (): Promise<ProgressState> => {
           // Fresh loaders per event: the subscription's context outlives many changes.
-          const loaders = createLoaders(ctx.db);
+          const loaders = createLoaders(ctx.db, ctx.readState);
           const row = await loaders.sweep.load(sweep.id);
           return { row, progress: row ? await loaders.progress.load(sweep.id) : null };
         };
         return distinctStates(ctx.notifier.changes(sweep.id), load, progressKey, progressFinal);
       },
       resolve: (state: ProgressState, _args: unknown, ctx: Ctx) => {
-        ctx.loaders = createLoaders(ctx.db);
+        ctx.loaders = createLoaders(ctx.db, ctx.readState);
         if (!state.row || !canSee(ctx, state.row.projectId)) return null;
         ctx.loaders.sweep.prime(state.row.id, state.row);
         if (state.progress) ctx.loaders.progress.prime(state.row.id, state.progress);
@@ -887,8 +877,11 @@ export const resolvers = {
     project: (s: SweepRow) => s.projectId,
     progress: (s: SweepRow, _: unknown, ctx: Ctx): Promise<SweepProgress> => ctx.loaders.progress.load(s.id),
     trials: (s: SweepRow, args: TrialsArgs, ctx: Ctx) => trialsConnection(ctx, s, args),
-    leaderboard: (s: SweepRow, args: { metric: string; rung?: number | null; mode?: 'min' | 'max' | null }, ctx: Ctx): Promise<LeaderboardEntry[]> =>
-      ctx.loaders.leaderboard.load(JSON.stringify({ sweepId: s.id, metric: args.metric, rung: args.rung ?? null, mode: args.mode ?? 'min' })),
+    spec: (s: SweepRow, _: unknown, ctx: Ctx) => ctx.loaders.spec.load(s.id),
+    leaderboard: (s: SweepRow, args: { metric: string; rung?: number | null; mode?: 'min' | 'max' | null }, ctx: Ctx): Promise<readonly LeaderboardEntry[]> => {
+      const key: LeaderboardKey = { sweepId: s.id, metric: args.metric, rung: args.rung ?? null, mode: args.mode ?? 'min', finished: isFinishedSweep(s.status) };
+      return ctx.loaders.leaderboard.load(JSON.stringify(key));
+    },
     analysis: async (s: SweepRow, _: unknown, ctx: Ctx) => {
       const rows = await ctx.loaders.analyses.load(s.id);
       return rows.find((r) => r.kind === 'scaling' && r.rungIndex === -1)?.data ?? null;

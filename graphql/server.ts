@@ -8,15 +8,16 @@ import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
 import type * as GraphiQLPage from '@graphql-yoga/render-graphiql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
-import { verifyApiToken } from '../core/auth/tokens';
+import { ApiTokenVerifier, type ApiTokenVerifierOptions } from '../core/auth/tokens';
 import { codeVersion as currentCodeVersion } from '../core/code-version';
 import type { Database } from '../core/db/client';
 import type { LogReader } from '../core/trials/logs';
 import type { GraphQLContext, LaunchSettings } from './context';
-import { createLoaders } from './data';
+import { createLoaders, type SharedReadState } from './data';
 import { createDashboardHandler } from './dashboard-static';
 import { createIngestRoutes } from './ingest/routes';
 import { SweepNotifier } from './notify';
+import { LeaderboardCache, type LeaderboardCacheOptions } from './read-cache';
 import { useAuth } from './plugins/use-auth';
 import { useClientErrorStatus, useInputGuard } from './plugins/use-input-guard';
 import { resolveLimits, useLimits, type LimitsOptions } from './plugins/use-limits';
@@ -57,6 +58,10 @@ export interface ApiServerOptions {
   graphiql?: boolean;
   /** Reads attempt logs for `Trial.logs` (workers/executor-factory.ts createLogReader); without it the field is null. */
   readLogs?: LogReader;
+  /** Cache of verified tokens (ttl: how late a revocation by another process may be noticed). */
+  tokenCache?: ApiTokenVerifierOptions;
+  /** Cache of finished sweeps' leaderboards, kept exact through `ladder_sweep` notifications. */
+  leaderboardCache?: LeaderboardCacheOptions;
 }
 
 export interface ApiServer {
@@ -64,6 +69,8 @@ export interface ApiServer {
   /** The GraphQL handler; `yoga.fetch` runs requests in-process (tests). */
   yoga: YogaServerInstance<object, GraphQLContext>;
   notifier: SweepNotifier;
+  tokens: ApiTokenVerifier;
+  leaderboards: LeaderboardCache;
   /** Listens and returns the base URL (`http://127.0.0.1:<port>`). */
   listen(port?: number, host?: string): Promise<string>;
   close(): Promise<void>;
@@ -74,6 +81,17 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const handleIngest = createIngestRoutes({ pool: database.pool, secret: options.ingestSecret, log: options.log });
   const handleDashboard = createDashboardHandler();
   const notifier = new SweepNotifier({ connection: database.pool.options, log: options.log });
+  const tokens = new ApiTokenVerifier(database.db, options.tokenCache);
+  const leaderboards = new LeaderboardCache(notifier, options.leaderboardCache);
+  const readState: SharedReadState = { leaderboardCache: leaderboards };
+  // Revocations by other processes arrive as notifications; while none can be heard (the
+  // connection dropped), cached tokens are dropped too, and the ttl bounds the rest.
+  // Watched from the first token verified, so a server that is never asked opens no connection.
+  let unwatchTokens: (() => void) | null = null;
+  const verifyToken = (token: string) => {
+    unwatchTokens ??= notifier.watch({ tokenRevoked: (id) => tokens.forget(id), reset: () => tokens.clear() });
+    return tokens.verify(token);
+  };
   let launch: LaunchSettings | undefined;
   const launchSettings = (): LaunchSettings | undefined => {
     if (!options.temporal) return undefined;
@@ -99,7 +117,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     context: () => ({
       db: database.db,
       pool: database.pool,
-      loaders: createLoaders(database.db),
+      loaders: createLoaders(database.db, readState),
+      readState,
       launch: launchSettings(),
       notifier,
       readLogs: options.readLogs,
@@ -119,7 +138,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     plugins: [
       useHostCheck(origin),
       useReadiness({ pool: database.pool, temporal: options.temporal?.client, log: options.log }),
-      useAuth({ verify: (token) => verifyApiToken(database.db, token), allowAnonymousRead: options.allowAnonymousRead }),
+      useAuth({ verify: verifyToken, allowAnonymousRead: options.allowAnonymousRead }),
       ...useLimits(limits),
       useInputGuard(),
       useClientErrorStatus(),
@@ -152,6 +171,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     server,
     yoga,
     notifier,
+    tokens,
+    leaderboards,
     listen(port = 0, host = '127.0.0.1') {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -163,6 +184,9 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       });
     },
     async close() {
+      unwatchTokens?.();
+      tokens.close();
+      leaderboards.close();
       await notifier.close();
       await new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -4,7 +4,15 @@
  * against the bare SQL statement its resolver runs, measured in the same run, interleaved.
  *
  *   npx tsx loadtests/bench-graphql.ts [--sweeps 100] [--trials 20000] [--points 20000000]
- *                                      [--reps 200] [--budget 180] [--deadline 540] [--keep-constraints]
+ *                                      [--reps 200] [--budget 180] [--deadline 540] [--throughput-seconds 15]
+ *                                      [--keep-constraints] [--json]
+ *
+ * --json: the last line of output is one JSON object with every figure printed (per path: rounds,
+ * p50/p95 ms, their ratios to the bare statement, the per-round ratio), plus
+ * `leaderboardP95RatioHttp` / `leaderboardP95RatioInProcess` (GraphQL p95 ÷ bare statement p95),
+ * `leaderboardReqPerSHttp8` / `bareReqPerS8` / `leaderboardReqPerSRatio8` (8 concurrent clients),
+ * `leaderboardWarmStatements` (statements a repeated, cached leaderboard read still sends),
+ * the seeded counts and `loadAverage` (1/5/15-minute, at the start and the end).
  *
  * Seeding (set-based SQL, no row-by-row inserts): one real sweep is created with `createSweep`
  * (5 variants × 4 rungs × seeds, seeds = trials / sweeps / 20), then cloned by
@@ -30,13 +38,16 @@
  * Paths:
  *   graphql yoga.fetch   in-process, with a viewer API token (so the auth plugin's token check
  *                        is included), until the response body is read
- *   graphql HTTP         the same request with `fetch` to the API server listening on 127.0.0.1
+ *   graphql HTTP         the same request to the API server listening on 127.0.0.1, through an undici
+ *                        Pool of kept-alive connections (as a dashboard's browser keeps them)
  *   bare SQL             the resolver's own statement, captured from the pool during a GraphQL
  *                        request (text, parameters, row mode and type parsers) and replayed with
  *                        `pool.query`; for metrics it is also checked to be exactly what
  *                        `downsampleSql` (graphql/data.ts) compiles to; for the leaderboard
- *                        also every statement of the request (token check, sweep lookup,
- *                        leaderboard) replayed in sequence.
+ *                        also every statement of the first, uncached request (token check and
+ *                        stamp, sweep lookup, leaderboard) replayed in sequence.
+ * Then the leaderboard's throughput: 8 clients at once, GraphQL over HTTP against the bare
+ * statement on the pool, --throughput-seconds per path in 6 alternating slices (req/s each).
  * Every answer is checked: the GraphQL data must equal the bare SQL rows (same values, bit for
  * bit), the leaderboard must cover every variant × rung with the right seed counts, and every
  * downsampled series must hold ≤ 500 points, its stored point count and its global min and max.
@@ -45,9 +56,11 @@
  * LADDER_TEST_PG_URL and LADDER_TEST_TEMPORAL_ADDRESS are set (then the database it created is
  * dropped at the end). Exits non-zero when a check fails.
  */
+import { loadavg } from 'node:os';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { Client, type Pool, type QueryConfig } from 'pg';
+import { Pool as HttpPool } from 'undici';
 import { createApiToken } from '../core/auth/tokens';
 import { parseSweepSpec } from '../core/spec/spec';
 import { createSweep } from '../core/sweeps/store';
@@ -63,6 +76,9 @@ interface Options {
   budget: number;
   deadline: number;
   keepConstraints: boolean;
+  json: boolean;
+  /** Seconds of the concurrent-clients phase, per path. */
+  throughputSeconds: number;
 }
 
 const VARIANTS = 5;
@@ -73,6 +89,10 @@ const CURVE_STEPS = [1000, 1000, 2000, 2000, 5000, 5000, 10_000, 20_000, 50_000,
 const MAX_POINTS = 500;
 const METRIC = 'loss';
 const MIN_ROUNDS = 5;
+/** Clients at once in the throughput phase (the issue's figure). */
+const CONCURRENCY = 8;
+/** The throughput phase alternates the paths in this many slices, so load drifts hit both alike. */
+const THROUGHPUT_SLICES = 6;
 
 function parseOptions(): Options {
   const { values } = parseArgs({
@@ -84,12 +104,14 @@ function parseOptions(): Options {
       budget: { type: 'string', default: '180' },
       deadline: { type: 'string', default: '540' },
       'keep-constraints': { type: 'boolean', default: false },
+      'throughput-seconds': { type: 'string', default: '15' },
+      json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
     console.log(
-      'usage: npx tsx loadtests/bench-graphql.ts [--sweeps 100] [--trials 20000] [--points 20000000] [--reps 200] [--budget 180] [--deadline 540] [--keep-constraints]',
+      'usage: npx tsx loadtests/bench-graphql.ts [--sweeps 100] [--trials 20000] [--points 20000000] [--reps 200] [--budget 180] [--deadline 540] [--throughput-seconds 15] [--keep-constraints] [--json]',
     );
     process.exit(0);
   }
@@ -101,6 +123,8 @@ function parseOptions(): Options {
     budget: intFlag('budget', values.budget),
     deadline: intFlag('deadline', values.deadline),
     keepConstraints: values['keep-constraints'],
+    json: values.json,
+    throughputSeconds: intFlag('throughput-seconds', values['throughput-seconds']),
   };
   const perSweep = opts.trials / opts.sweeps;
   if (!Number.isInteger(perSweep) || perSweep % (VARIANTS * RUNGS) !== 0 || perSweep / (VARIANTS * RUNGS) < 2) {
@@ -399,12 +423,62 @@ async function measure(name: string, paths: Path[], opts: Options, warmup: numbe
   return rounds;
 }
 
+interface Load {
+  label: string;
+  /** One request; throws when its answer is wrong. */
+  run(): Promise<void>;
+  done: number;
+  seconds: number;
+}
+
+/** Each load for `seconds` in all, CONCURRENCY clients at once, in alternating slices. */
+async function throughput(loads: Load[], seconds: number): Promise<void> {
+  for (let slice = 0; slice < THROUGHPUT_SLICES; slice++) {
+    for (let k = 0; k < loads.length; k++) {
+      const load = loads[(slice + k) % loads.length]!;
+      const t0 = performance.now();
+      const end = t0 + (seconds * 1000) / THROUGHPUT_SLICES;
+      let done = 0;
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (performance.now() < end) {
+            await load.run();
+            done++;
+          }
+        }),
+      );
+      load.done += done;
+      load.seconds += (performance.now() - t0) / 1000;
+    }
+  }
+}
+
+interface PathFigures {
+  rounds: number;
+  p50Ms: number;
+  p95Ms: number;
+  p50Ratio: number;
+  p95Ratio: number;
+  perRoundRatio: number;
+}
+
+/** Every printed figure, by "query: path" (for --json). */
+const figures: Record<string, PathFigures> = {};
+
 function report(query: string, rounds: number, paths: Path[], baseline: Path): string[][] {
   return paths.map((p) => {
     const p50 = percentile(p.ms, 50);
     const p95 = percentile(p.ms, 95);
     const b50 = percentile(baseline.ms, 50);
     const b95 = percentile(baseline.ms, 95);
+    figures[`${query}: ${p.label}`] = {
+      rounds,
+      p50Ms: p50,
+      p95Ms: p95,
+      p50Ratio: p50 / b50,
+      p95Ratio: p95 / b95,
+      perRoundRatio: median(p.ms.map((ms, i) => ms / baseline.ms[i]!)),
+    };
     return [
       `${query}: ${p.label}`,
       String(rounds),
@@ -433,11 +507,14 @@ async function main(): Promise<void> {
       `interleaved rounds per query (budget ${opts.budget} s each, deadline ${opts.deadline} s for the run), GraphQL in-process / over HTTP / the resolver's bare SQL`,
   );
   const tStart = performance.now();
+  const loadStart = loadavg();
   const stack = await createTestStack('bench_graphql');
+  let closeHttp: (() => Promise<void>) | undefined;
   // One cleanup, awaited by whoever asks (a signal and a failing main may race).
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      await closeHttp?.().catch(() => {});
       await stack.close();
       if (externalPg) {
         // A shared server outlives us: drop the multi-GB database we made there.
@@ -463,14 +540,27 @@ async function main(): Promise<void> {
     // take between two HTTP requests; fetch would then race the close ("other side closed").
     stack.api.server.keepAliveTimeout = 10 * 60_000;
     const { token } = await createApiToken(db, { project: 'bench', role: 'viewer', name: 'bench-graphql' });
+    // Kept-alive connections, as a dashboard's browser keeps them: undici's pool (the client
+    // under Node's fetch, without the WHATWG streams around each body).
+    const http = new HttpPool(stack.apiUrl, { connections: CONCURRENCY, keepAliveTimeout: 10 * 60_000 });
+    closeHttp = () => http.close();
     const post = async (where: 'in-process' | 'http', query: string, variables: Record<string, unknown>): Promise<string> => {
       // A fresh headers object every time: yoga.fetch (whatwg-node) adds content-length to the
       // object it is given, and a stale one would make a later request hang.
       const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
-      const init = { method: 'POST', headers, body: JSON.stringify({ query, variables }) };
-      const res = where === 'http' ? await fetch(`${stack.apiUrl}/graphql`, init) : await stack.api.yoga.fetch('http://ladder.bench/graphql', init);
-      const text = await res.text();
-      if (res.status !== 200) throw new CheckFailed(`GraphQL ${where} → HTTP ${res.status}: ${text.slice(0, 500)}`);
+      const body = JSON.stringify({ query, variables });
+      let status: number;
+      let text: string;
+      if (where === 'http') {
+        const res = await http.request({ path: '/graphql', method: 'POST', headers, body });
+        status = res.statusCode;
+        text = await res.body.text();
+      } else {
+        const res = await stack.api.yoga.fetch('http://ladder.bench/graphql', { method: 'POST', headers, body });
+        status = res.status;
+        text = await res.text();
+      }
+      if (status !== 200) throw new CheckFailed(`GraphQL ${where} → HTTP ${status}: ${text.slice(0, 500)}`);
       return text;
     };
     const dataOf = (text: string): Record<string, unknown> => {
@@ -490,6 +580,8 @@ async function main(): Promise<void> {
       }));
     const describe = (statements: Captured[]) => statements.map((s, i) => `    ${i + 1}. ${oneLine(s.config.text)}`).join('\n');
     const rows: string[][] = [];
+    let warmStatements: number | null = null;
+    let throughputFigures: { graphqlHttp: number; bare: number } | null = null;
 
     // --- leaderboard -------------------------------------------------------------------------
     {
@@ -553,6 +645,39 @@ async function main(): Promise<void> {
       ];
       const rounds = await measure('leaderboard', paths, opts, 20, tStart);
       rows.push(...report('leaderboard', rounds, paths, paths[2]!));
+
+      // After the warm-up the sweep is cached: what a repeated read still sends to Postgres.
+      const warm = await capture(pool, async () => void dataOf(await post('in-process', query, variables)));
+      warmStatements = warm.length;
+      console.log(`\nleaderboard, a repeated read (finished sweep, cached): ${warm.length} statements${warm.length ? `:\n${describe(warm)}` : ''}`);
+
+      // Throughput: CONCURRENCY clients at once, GraphQL over HTTP against the bare statement on
+      // the pool, in alternating slices of the same run. Every GraphQL body must be the one checked
+      // above, byte for byte; every bare result the checked rows.
+      const expectedText = await post('http', query, variables);
+      same('over HTTP', dataOf(expectedText))();
+      const expectedRows = JSON.stringify(await bare());
+      const loads: Load[] = [
+        {
+          label: `graphql HTTP, ${CONCURRENCY} clients`,
+          run: async () => check((await post('http', query, variables)) === expectedText, 'leaderboard over HTTP: a different body under load'),
+          done: 0,
+          seconds: 0,
+        },
+        {
+          label: `bare SQL (its statement), ${CONCURRENCY} clients`,
+          run: async () => check(JSON.stringify(await bare()) === expectedRows, 'leaderboard bare SQL: different rows under load'),
+          done: 0,
+          seconds: 0,
+        },
+      ];
+      await throughput(loads, opts.throughputSeconds);
+      throughputFigures = { graphqlHttp: loads[0]!.done / loads[0]!.seconds, bare: loads[1]!.done / loads[1]!.seconds };
+      console.log(
+        `\nleaderboard, ${CONCURRENCY} concurrent clients (${THROUGHPUT_SLICES} alternating slices, ${fmt(opts.throughputSeconds, 0)} s each path): ` +
+          loads.map((l) => `${l.label} ${fmt(l.done / l.seconds, 0)} req/s (${l.done} requests)`).join('; ') +
+          `; GraphQL ÷ bare ${fmt(throughputFigures.graphqlHttp / throughputFigures.bare)}`,
+      );
     }
 
     // --- metrics of 10 trials -----------------------------------------------------------------
@@ -649,7 +774,32 @@ async function main(): Promise<void> {
         `(this ÷ bare SQL in the same round); every answer checked equal to the bare SQL's`,
     );
     printTable(['query: path', 'rounds', 'p50 ms', 'p95 ms', 'p50 ÷ SQL', 'p95 ÷ SQL', 'per round'], rows);
-    console.log(`\ntotal wall time ${fmt((performance.now() - tStart) / 1000, 1)} s (before cleanup)`);
+    const wallS = (performance.now() - tStart) / 1000;
+    const loadEnd = loadavg();
+    const cache = stack.api.leaderboards;
+    console.log(`\nfinished-sweep cache: leaderboards ${cache.hits} hits, ${cache.misses} misses; sweep rows ${cache.summaryHits} hits, ${cache.summaryMisses} misses; load average ${loadStart.map((l) => fmt(l)).join(' ')} at the start, ${loadEnd.map((l) => fmt(l)).join(' ')} at the end`);
+    console.log(`total wall time ${fmt(wallS, 1)} s (before cleanup)`);
+    if (opts.json) {
+      const lb = (label: string) => figures[`leaderboard: ${label}`]!;
+      console.log(
+        JSON.stringify({
+          leaderboardP95RatioHttp: lb('graphql HTTP').p95Ratio,
+          leaderboardP95RatioInProcess: lb('graphql yoga.fetch').p95Ratio,
+          leaderboardP50RatioHttp: lb('graphql HTTP').p50Ratio,
+          leaderboardP50RatioInProcess: lb('graphql yoga.fetch').p50Ratio,
+          leaderboardReqPerSHttp8: throughputFigures?.graphqlHttp ?? null,
+          bareReqPerS8: throughputFigures?.bare ?? null,
+          leaderboardReqPerSRatio8: throughputFigures ? throughputFigures.graphqlHttp / throughputFigures.bare : null,
+          leaderboardWarmStatements: warmStatements,
+          leaderboardCache: { hits: cache.hits, misses: cache.misses, sweepHits: cache.summaryHits, sweepMisses: cache.summaryMisses },
+          seeded: seeded.counts,
+          options: opts,
+          paths: figures,
+          loadAverage: { start: loadStart, end: loadEnd },
+          wallS,
+        }),
+      );
+    }
   } finally {
     await close();
   }

@@ -3,6 +3,15 @@
  * against the floor of starting the same number of processes with the same concurrency.
  *
  *   npx tsx loadtests/bench-orchestration.ts [--trials 200] [--concurrency 16] [--poll 200[,50]] [--reps 3]
+ *       [--big-trials 10000] [--big-concurrency 200] [--big-poll 50] [--json]
+ *
+ * --big-trials runs, after the rounds, one simulated-executor sweep of that many zero-second
+ * trials (a grid × seeds, so it may exceed the 1000-seed limit; 0 skips it) and reports its
+ * trials/s over the first and the last tenth of trials to finish, the in-process worker's RSS and
+ * heap before and after, the SQL statements per trial (every query through the shared pool:
+ * worker and ingest; statements inside transactions are not counted) and the Temporal history
+ * events per trial (all runs of the sweep workflow). --json prints, as the last line, one JSON
+ * object with every figure.
  *
  * --poll lists the worker's pollIntervalMs values to run the sweeps with (the test harness default
  * is 200 ms; an activity notices a job's exit up to one interval late, so it bounds per-trial
@@ -31,6 +40,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { launchSweep, waitForSweep, type LaunchContext } from '../core/sweeps/launch';
+import { sweepWorkflowId } from '../workflows';
 import type { SweepSpecInput } from '../core/spec/spec';
 import { createTestStack, REPO_ROOT, type TestStack } from '../test/harness';
 import type { Executor } from '../workers/executors/types';
@@ -50,6 +60,10 @@ interface Options {
   concurrency: number;
   polls: number[];
   reps: number;
+  bigTrials: number;
+  bigConcurrency: number;
+  bigPoll: number;
+  json: boolean;
 }
 
 function parseOptions(): Options {
@@ -59,12 +73,17 @@ function parseOptions(): Options {
       concurrency: { type: 'string', default: '16' },
       poll: { type: 'string', default: '200' },
       reps: { type: 'string', default: '3' },
+      'big-trials': { type: 'string', default: '10000' },
+      'big-concurrency': { type: 'string', default: '200' },
+      'big-poll': { type: 'string', default: '50' },
+      json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
     console.log(
-      'usage: npx tsx loadtests/bench-orchestration.ts [--trials 200] [--concurrency 16] [--poll 200[,50,...]] [--reps 3]',
+      'usage: npx tsx loadtests/bench-orchestration.ts [--trials 200] [--concurrency 16] [--poll 200[,50,...]] [--reps 3] ' +
+        '[--big-trials 10000] [--big-concurrency 200] [--big-poll 50] [--json]',
     );
     process.exit(0);
   }
@@ -76,6 +95,10 @@ function parseOptions(): Options {
     concurrency: intFlag('concurrency', values.concurrency),
     polls: [...new Set(polls)],
     reps: intFlag('reps', values.reps),
+    bigTrials: intFlag('big-trials', values['big-trials'], 0),
+    bigConcurrency: intFlag('big-concurrency', values['big-concurrency']),
+    bigPoll: intFlag('big-poll', values['big-poll']),
+    json: values.json,
   };
 }
 
@@ -133,11 +156,20 @@ async function timedSweep(
   name: string,
   trials: number,
   concurrency: number,
-): Promise<{ totalS: number; itemMs: number[] }> {
+  spec: SweepSpecInput = syntheticSpec(name, trials, concurrency),
+): Promise<SweepFigures> {
+  const sql0 = sqlStatements;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const sweep = await launchSweep(ctx, { spec: syntheticSpec(name, trials, concurrency), rerun: true });
+  const sweep = await launchSweep(ctx, { spec, rerun: true });
   const status = await waitForSweep(ctx, sweep.id);
   const totalS = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const sql = sqlStatements - sql0;
+  let historyEvents = 0;
+  for await (const wf of stack.temporal.workflow.list({ query: `WorkflowId = '${sweepWorkflowId(sweep.id)}'` })) {
+    historyEvents += (await stack.temporal.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory()).events?.length ?? 0;
+  }
 
   const { rows } = await stack.database.pool.query<{
     id: string;
@@ -147,10 +179,12 @@ async function timedSweep(
     has_result: boolean;
     points: number;
     trial_ms: number | null;
+    finished_ms: number | null;
   }>(
     `select t.id, t.status, t.attempts, t.exit_reason, t.result is not null as has_result,
             (select count(*)::int from metric_points m where m.trial_id = t.id) as points,
-            (extract(epoch from (t.finished_at - t.started_at)) * 1000)::float8 as trial_ms
+            (extract(epoch from (t.finished_at - t.started_at)) * 1000)::float8 as trial_ms,
+            (extract(epoch from t.finished_at) * 1000)::float8 as finished_ms
        from trials t where t.sweep_id = $1`,
     [sweep.id],
   );
@@ -164,6 +198,45 @@ async function timedSweep(
   return {
     totalS,
     itemMs: rows.map((r) => r.trial_ms ?? Number.NaN).filter(Number.isFinite),
+    finishedMs: rows.map((r) => r.finished_ms ?? Number.NaN).filter(Number.isFinite).sort((a, b) => a - b),
+    sqlPerTrial: sql / trials,
+    cpuMsPerTrial: (cpu.user + cpu.system) / 1000 / trials,
+    historyEventsPerTrial: historyEvents / trials,
+  };
+}
+
+interface SweepFigures {
+  totalS: number;
+  itemMs: number[];
+  /** finished_at of every trial, ascending (ms since the epoch). */
+  finishedMs: number[];
+  sqlPerTrial: number;
+  /** CPU of this process (worker, ingest API, bench) per trial; Temporal and Postgres run elsewhere. */
+  cpuMsPerTrial: number;
+  historyEventsPerTrial: number;
+}
+
+/** Statements sent through the shared pool (worker activities and the ingest routes). */
+let sqlStatements = 0;
+
+/** Trials/s over the first and the last tenth of trials to finish. */
+function tenths(finishedMs: number[]): { first: number; last: number } {
+  const k = Math.floor(finishedMs.length / 10);
+  if (k < 2) return { first: Number.NaN, last: Number.NaN };
+  const n = finishedMs.length;
+  return {
+    first: (k - 1) / ((finishedMs[k - 1]! - finishedMs[0]!) / 1000),
+    last: (k - 1) / ((finishedMs[n - 1]! - finishedMs[n - k]!) / 1000),
+  };
+}
+
+/** A grid × seeds spec of `trials` zero-second trials (seeds alone stop at 1000). */
+function bigSpec(name: string, trials: number, concurrency: number): SweepSpecInput {
+  const variants = Math.ceil(trials / 1000);
+  if (trials % variants !== 0) throw new Error(`--big-trials must split into ${variants} equal variants (use a multiple of ${variants})`);
+  return {
+    ...syntheticSpec(name, trials / variants, concurrency),
+    grid: { lr: Array.from({ length: variants }, (_, i) => 1e-4 * (i + 1)) },
   };
 }
 
@@ -183,6 +256,13 @@ async function main(): Promise<void> {
   const jobConfig = path.join(tmp, 'config.json');
   fs.writeFileSync(jobConfig, JSON.stringify({ steps: 1 }));
   const stack = await createTestStack('bench_orch');
+  // Count every statement through the shared pool: the in-process worker and the ingest routes use it.
+  const pool = stack.database.pool;
+  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  (pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    sqlStatements++;
+    return query(...args);
+  };
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -212,7 +292,8 @@ async function main(): Promise<void> {
     });
 
     interface Run extends Measured {
-      once(): Promise<{ totalS: number; itemMs: number[] }>;
+      once(): Promise<{ totalS: number; itemMs: number[] } | SweepFigures>;
+      sweeps?: SweepFigures[];
     }
     const sweepRun = (label: string, executor: () => Executor, pollIntervalMs: number): Run => ({
       label,
@@ -255,6 +336,7 @@ async function main(): Promise<void> {
         const out = await run.once();
         run.totalsS.push(out.totalS);
         run.itemMs.push(...out.itemMs);
+        if ('sqlPerTrial' in out) (run.sweeps ??= []).push(out);
         line.push(`${run.label.replace(/^baseline: /, '')} ${fmt(out.totalS)} s`);
       }
       console.log(`round ${round}/${opts.reps}: ${line.join(' | ')}`);
@@ -286,6 +368,74 @@ async function main(): Promise<void> {
         ];
       }),
     );
+
+    const figures: Record<string, number | string | boolean> = {
+      trials: n,
+      concurrency: c,
+      rounds: opts.reps,
+      cpus: os.cpus().length,
+      nodeSpawnsPerS: n / median(nodeB.totalsS),
+      pythonSpawnsPerS: n / median(pyB.totalsS),
+      jobAlonePerS: n / median(jobB.totalsS),
+    };
+    const firstOf = (prefix: string) => runs.find((r) => r.label.startsWith(prefix))!;
+    const local = firstOf('sweep, local executor');
+    const simulated = firstOf('sweep, simulated executor');
+    figures.localTrialsPerS = n / median(local.totalsS);
+    figures.simulatedTrialsPerS = n / median(simulated.totalsS);
+    figures.localRatioToJobAlone = ratio(local, jobB);
+    figures.simulatedRatioToNodeSpawns = median(nodeB.totalsS.map((t, i) => t / simulated.totalsS[i]!));
+    const per = (run: Run, key: 'sqlPerTrial' | 'cpuMsPerTrial' | 'historyEventsPerTrial') => median((run.sweeps ?? []).map((f) => f[key]));
+    figures.sqlStatementsPerTrial = per(simulated, 'sqlPerTrial');
+    figures.cpuMsPerTrial = per(simulated, 'cpuMsPerTrial');
+    figures.historyEventsPerTrial = per(simulated, 'historyEventsPerTrial');
+    figures.localSqlStatementsPerTrial = per(local, 'sqlPerTrial');
+    figures.localCpuMsPerTrial = per(local, 'cpuMsPerTrial');
+    console.log('');
+    console.log(
+      `simulated executor, per trial (median over rounds): ${fmt(figures.sqlStatementsPerTrial as number, 2)} SQL statements, ` +
+        `${fmt(figures.cpuMsPerTrial as number, 2)} ms CPU of this process, ${fmt(figures.historyEventsPerTrial as number, 2)} history events; ` +
+        `simulated trials/s ÷ node -e 0 spawns/s: ${fmt(figures.simulatedRatioToNodeSpawns as number)}x`,
+    );
+
+    if (opts.bigTrials > 0) {
+      const worker = await stack.startWorker({ executor: stack.simulatedExecutor(), pollIntervalMs: opts.bigPoll });
+      try {
+        await timedSweep(stack, ctx, `warmup-${++sweepNo}`, opts.bigConcurrency, opts.bigConcurrency);
+        global.gc?.();
+        const before = process.memoryUsage();
+        const big = await timedSweep(stack, ctx, `big-${++sweepNo}`, opts.bigTrials, opts.bigConcurrency, bigSpec(`big-${sweepNo}`, opts.bigTrials, opts.bigConcurrency));
+        global.gc?.();
+        const after = process.memoryUsage();
+        const t = tenths(big.finishedMs);
+        Object.assign(figures, {
+          bigTrials: opts.bigTrials,
+          bigConcurrency: opts.bigConcurrency,
+          bigPollMs: opts.bigPoll,
+          bigTrialsPerS: opts.bigTrials / big.totalS,
+          bigFirstTenthTrialsPerS: t.first,
+          bigLastTenthTrialsPerS: t.last,
+          bigSqlStatementsPerTrial: big.sqlPerTrial,
+          bigCpuMsPerTrial: big.cpuMsPerTrial,
+          bigHistoryEventsPerTrial: big.historyEventsPerTrial,
+          rssStartMiB: before.rss / 2 ** 20,
+          rssEndMiB: after.rss / 2 ** 20,
+          heapStartMiB: before.heapUsed / 2 ** 20,
+          heapEndMiB: after.heapUsed / 2 ** 20,
+        });
+        console.log(
+          `big sweep: ${opts.bigTrials} simulated trials at concurrency ${opts.bigConcurrency}, poll ${opts.bigPoll} ms: ` +
+            `${fmt(opts.bigTrials / big.totalS, 1)} trials/s (first tenth ${fmt(t.first, 1)}, last tenth ${fmt(t.last, 1)}), ` +
+            `${fmt(big.sqlPerTrial)} SQL/trial, ${fmt(big.cpuMsPerTrial)} ms CPU/trial, ${fmt(big.historyEventsPerTrial)} history events/trial; ` +
+            `process RSS ${fmt(before.rss / 2 ** 20, 0)} → ${fmt(after.rss / 2 ** 20, 0)} MiB, heap ${fmt(before.heapUsed / 2 ** 20, 0)} → ${fmt(after.heapUsed / 2 ** 20, 0)} MiB`,
+        );
+      } finally {
+        await worker.shutdown();
+      }
+    }
+    figures.loadAverage = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+    console.log(`load average (1, 5, 15 min): ${figures.loadAverage}`);
+    if (opts.json) console.log(JSON.stringify(figures));
   } finally {
     await close();
   }

@@ -1,19 +1,34 @@
 /**
  * Temporal activities: all the I/O of a sweep (Postgres and the executor). Workflows only decide.
- * Dependencies come in through `createActivities`, so tests and the embedded stack can wire
- * their own database, executor and logger.
+ * Every state transition is `core/trials/state.ts`'s; these are thin callers that add the
+ * executor and Temporal's heartbeats. Dependencies come in through `createActivities`, so tests
+ * and the embedded stack can wire their own database, executor and logger.
  */
+import { setMaxListeners } from 'node:events';
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { and, eq, inArray, notInArray, sql } from 'drizzle-orm';
-import { decidePromotion, predictNextRung, type PromotionDecision, type VariantScore } from '../core/analysis/promotion';
 import type { Db } from '../core/db/client';
-import { analyses, events, sweeps, trials, type SweepStatus, type TrialStatus } from '../core/db/schema';
+import type { SweepStatus, TrialStatus } from '../core/db/schema';
 import { mintIngestToken } from '../core/ingest/tokens';
-import type { SweepSpec } from '../core/spec/spec';
-import { loadObservations, refreshSweepAnalysis } from '../core/sweeps/analysis';
-import { setSweepStatus } from '../core/sweeps/store';
-import { isTerminal, type ExecutionRef, type ExecutionState, type Executor, type JobLaunch } from './executors/types';
+import {
+  BadSpecError,
+  createTrialState,
+  SweepNotFoundError,
+  TrialNotFoundError,
+  type AttemptState,
+  type ExecutorVerdict,
+  type RecordedOutcome,
+  type RunnablePage,
+  type RungSummary,
+  type StartedAttempt,
+  type SweepInfo,
+  type SweepStart,
+  type TrialAttemptRef,
+  type TrialCursor,
+} from '../core/trials/state';
+import { isTerminal, type ExecutionRef, type ExecutionStatus, type Executor, type JobLaunch } from './executors/types';
+
+export type { RungSummary, SweepStart, TrialAttemptRef, TrialCursor, RunnablePage };
 
 export interface Logger {
   info(message: string, fields?: Record<string, unknown>): void;
@@ -29,45 +44,34 @@ export interface ActivityDeps {
     secret: string;
   };
   log: Logger;
-  /** How often a waiting activity asks the executor for status; default 1000 ms. */
+  /** How often a waiting activity asks the executor for status when it has no `wait`; default 1000 ms. */
   pollIntervalMs?: number;
+  /** How often a waiting activity heartbeats; default 1000 ms (Temporal throttles what it sends). */
+  heartbeatIntervalMs?: number;
 }
 
-export interface SweepStart {
-  finished: boolean;
-  status: SweepStatus;
-  rungs: number;
-  currentRung: number;
-  concurrency: number;
-}
+/** Most trials one `runTrials` call takes: bounds its heartbeat details and its result. */
+export const MAX_TRIALS_PER_CALL = 256;
 
-export interface TrialStart {
-  done: boolean;
+/** How one attempt of one trial ended, as `runTrials` returns it to the workflow. */
+export interface TrialOutcome {
+  trialId: string;
+  attempt: number;
+  /** The trial's status after this attempt ('running' while another attempt follows). */
   status: TrialStatus;
-  attempts: number;
-  maxAttempts: number;
-}
-
-export interface AttemptOutcome {
-  state: ExecutionState;
-  reason?: string;
+  state: AttemptState;
+  reason: string | null;
   retryable: boolean;
+  /** The trial is closed; otherwise attempt+1 follows after `retryInMs` (a workflow timer). */
+  final: boolean;
+  retryInMs: number;
   wallSeconds: number;
 }
 
-export interface RungSummary {
-  rungIndex: number;
-  promoted: number | null;
-  skipped: number;
+/** Heartbeat details of `runTrials`: enough for a retried activity to resume without a second launch. */
+interface RunTrialsHeartbeat {
+  trials: Array<{ trialId: string; attempt: number; ref: ExecutionRef; submittedAt: number; outcome?: TrialOutcome }>;
 }
-
-/** Heartbeat details of `runTrialAttempt`: enough for a new worker to resume waiting. */
-interface AttemptHeartbeat {
-  ref: ExecutionRef;
-  submittedAt: number;
-}
-
-const TERMINAL_TRIAL_STATUSES: TrialStatus[] = ['succeeded', 'failed', 'cancelled', 'skipped'];
 
 /** Runs one step, naming it in the error so a failure says where it happened. */
 async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -80,303 +84,238 @@ async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Maps the state module's not-found and bad-spec errors to failures Temporal does not retry. */
+async function domain<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof SweepNotFoundError || err instanceof TrialNotFoundError) throw ApplicationFailure.nonRetryable(err.message, 'NotFound');
+    if (err instanceof BadSpecError) throw ApplicationFailure.nonRetryable(err.message, 'BadSpec');
+    throw err;
+  }
+}
+
+function checkAttempts(input: unknown): { sweepId: string; attempts: TrialAttemptRef[] } {
+  const bad = (field: string, why: string): never => {
+    throw ApplicationFailure.nonRetryable(`runTrials: ${field} ${why}`, 'BadInput');
+  };
+  const { sweepId, attempts } = (input ?? {}) as { sweepId?: unknown; attempts?: unknown };
+  if (typeof sweepId !== 'string' || sweepId.length === 0) bad('sweepId', 'must be a non-empty string');
+  if (!Array.isArray(attempts) || attempts.length === 0 || attempts.length > MAX_TRIALS_PER_CALL) {
+    bad('attempts', `must be a list of 1..${MAX_TRIALS_PER_CALL} trials`);
+  }
+  const seen = new Set<string>();
+  (attempts as unknown[]).forEach((a, i) => {
+    const { trialId, attempt } = (a ?? {}) as { trialId?: unknown; attempt?: unknown };
+    if (typeof trialId !== 'string' || trialId.length === 0 || trialId.length > 500) bad(`attempts[${i}].trialId`, 'must be a string of 1..500 characters');
+    if (!Number.isInteger(attempt) || (attempt as number) < 1) bad(`attempts[${i}].attempt`, 'must be an integer >= 1');
+    if (seen.has(trialId as string)) bad(`attempts[${i}].trialId`, 'is listed twice');
+    seen.add(trialId as string);
+  });
+  return { sweepId: sweepId as string, attempts: attempts as TrialAttemptRef[] };
+}
+
+function isCancelRequested(err: unknown): boolean {
+  const ctx = Context.current();
+  // Only a cancellation the workflow asked for stops jobs. A worker shutting down, the run having
+  // continued as new (heartbeat NOT_FOUND) or a server-side timeout leaves them running: the next
+  // activity re-submits (finding the same job) and resumes waiting.
+  return err instanceof CancelledFailure && (ctx.cancellationDetails?.cancelRequested === true || err.message === 'CANCELLED');
+}
+
+const abortError = () => new CancelledFailure('activity cancelled');
+
+function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(abortError());
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError());
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 export function createActivities(deps: ActivityDeps) {
   const { db, executor, log } = deps;
   const pollIntervalMs = deps.pollIntervalMs ?? 1000;
+  const heartbeatIntervalMs = deps.heartbeatIntervalMs ?? 1000;
+  const state = createTrialState(db);
 
-  async function loadSweep(sweepId: string) {
-    const [sweep] = await db.select().from(sweeps).where(eq(sweeps.id, sweepId));
-    if (!sweep) throw ApplicationFailure.nonRetryable(`sweep "${sweepId}" not found`, 'NotFound');
-    return { ...sweep, spec: sweep.spec as SweepSpec };
+  function launchFor(s: StartedAttempt, sweep: SweepInfo): JobLaunch {
+    const { spec } = sweep;
+    return {
+      executionId: `${s.trialId}-a${s.attempt}`,
+      trialId: s.trialId,
+      attempt: s.attempt,
+      kind: sweep.kind,
+      config: s.config,
+      // A sweep of the user's own program (bring your own job); absent for built-in kinds.
+      ...(spec.command ? { command: spec.command, workdir: spec.workdir, image: spec.image, jobEnv: spec.env } : {}),
+      resources: spec.resources,
+      timeoutSeconds: spec.timeoutSeconds,
+      env: {
+        LADDER_TRIAL_ID: s.trialId,
+        LADDER_INGEST_URL: deps.ingest.url,
+        LADDER_INGEST_TOKEN: mintIngestToken(deps.ingest.secret, { trialId: s.trialId, attempt: s.attempt, timeoutSeconds: spec.timeoutSeconds }),
+        LADDER_ATTEMPT: String(s.attempt),
+      },
+      labels: {
+        'ladder.dev/project': sweep.projectId,
+        'ladder.dev/sweep': s.sweepId,
+        'ladder.dev/trial': s.trialId,
+        'ladder.dev/rung': String(s.rungIndex),
+      },
+    };
   }
 
-  async function loadTrial(trialId: string) {
-    const [row] = await db
-      .select({ trial: trials, spec: sweeps.spec, kind: sweeps.kind, projectId: sweeps.projectId })
-      .from(trials)
-      .innerJoin(sweeps, eq(trials.sweepId, sweeps.id))
-      .where(eq(trials.id, trialId));
-    if (!row) throw ApplicationFailure.nonRetryable(`trial "${trialId}" not found`, 'NotFound');
-    return { ...row, spec: row.spec as SweepSpec };
+  /**
+   * Waits until the execution ends or its deadline passes (then stops it: a timed-out attempt is
+   * a retryable failure). Event-driven where the executor can tell, polling otherwise.
+   */
+  async function waitForExit(ref: ExecutionRef, deadline: number, timeoutSeconds: number, signal: AbortSignal): Promise<ExecutorVerdict> {
+    const timedOut = async (): Promise<ExecutorVerdict> => {
+      await step(`cancel ${ref.executionId} after timeout`, () => executor.cancel(ref));
+      return { state: 'failed', reason: `timeout after ${timeoutSeconds}s`, retryable: true };
+    };
+    for (;;) {
+      if (signal.aborted) throw abortError();
+      let status: ExecutionStatus;
+      if (executor.wait) {
+        const stop = new AbortController();
+        const onAbort = () => stop.abort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        const timer = setTimeout(onAbort, Math.max(0, deadline - Date.now()));
+        try {
+          status = await step(`wait for ${ref.executionId}`, () => executor.wait!(ref, stop.signal));
+        } finally {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+        }
+      } else {
+        status = await step(`status of ${ref.executionId}`, () => executor.status(ref));
+      }
+      if (isTerminal(status)) return { state: status.state, reason: status.reason, retryable: status.retryable };
+      if (signal.aborted) throw abortError();
+      if (Date.now() > deadline) return timedOut();
+      if (!executor.wait) await sleepUnless(Math.min(pollIntervalMs, Math.max(1, deadline - Date.now() + 1)), signal);
+    }
   }
+
+  const toOutcome = (r: RecordedOutcome, wallSeconds: number): TrialOutcome => ({
+    trialId: r.trialId,
+    attempt: r.attempt,
+    status: r.status,
+    state: r.state,
+    reason: r.reason,
+    retryable: r.retryable,
+    final: r.final,
+    retryInMs: r.retryInMs,
+    wallSeconds,
+  });
 
   return {
-    async startSweep(sweepId: string): Promise<SweepStart> {
-      const sweep = await loadSweep(sweepId);
-      const finished = ['succeeded', 'failed', 'cancelled', 'imported'].includes(sweep.status);
-      if (!finished && sweep.status !== 'running') {
-        await setSweepStatus(db, sweepId, 'running');
-        await db.insert(events).values({ sweepId, type: 'sweep.started', data: {} });
+    startSweep: (sweepId: string): Promise<SweepStart> => domain(() => state.startSweep(sweepId)),
+
+    /** One page of a rung's trials that still need an attempt, in plan order (keyset cursor). */
+    listRunnableTrials: (sweepId: string, rungIndex: number, after: TrialCursor | null, limit?: number): Promise<RunnablePage> =>
+      state.listRunnableTrials(sweepId, rungIndex, after, limit),
+
+    /**
+     * Runs one attempt of each listed trial concurrently and returns each outcome when all are
+     * done. Heartbeat details carry the execution references (and outcomes already recorded):
+     * a retried activity resumes waiting instead of launching again, and with no details it
+     * re-submits, which finds the same job (submit is idempotent per `<trialId>-a<attempt>`).
+     */
+    async runTrials(input: { sweepId: string; attempts: TrialAttemptRef[] }): Promise<TrialOutcome[]> {
+      const ctx = Context.current();
+      const { attempts } = checkAttempts(input);
+      const prior = new Map<string, RunTrialsHeartbeat['trials'][number]>();
+      for (const t of (ctx.info.heartbeatDetails as RunTrialsHeartbeat | undefined)?.trials ?? []) prior.set(t.trialId, t);
+      const outcomes = new Map<string, TrialOutcome>();
+      for (const a of attempts) {
+        const p = prior.get(a.trialId);
+        if (p?.outcome && p.attempt === a.attempt) outcomes.set(a.trialId, p.outcome);
       }
-      return {
-        finished,
-        status: finished ? sweep.status : 'running',
-        rungs: sweep.spec.scale?.rungs.length ?? 1,
-        currentRung: sweep.currentRung,
-        concurrency: sweep.spec.concurrency,
-      };
+
+      const { started, closed } = await state.startAttempts(attempts.filter((a) => !outcomes.has(a.trialId)));
+      for (const c of closed) outcomes.set(c.trialId, toOutcome(c, 0));
+
+      type Running = { s: StartedAttempt; sweep: SweepInfo; ref: ExecutionRef; submittedAt: number };
+      const running: Running[] = await Promise.all(
+        started.map(async (s) => {
+          const sweep = await domain(() => state.sweepInfo(s.sweepId));
+          const p = prior.get(s.trialId);
+          if (p?.ref && p.attempt === s.attempt) return { s, sweep, ref: p.ref, submittedAt: p.submittedAt };
+          if (s.resumed) log.info('resuming attempt', { trialId: s.trialId, attempt: s.attempt });
+          const ref = await step(`submit trial ${s.trialId} attempt ${s.attempt}`, () => executor.submit(launchFor(s, sweep)));
+          return { s, sweep, ref, submittedAt: Date.now() };
+        }),
+      );
+      await state.storeExecutions(running.filter((r) => !prior.get(r.s.trialId)?.ref).map((r) => ({ trialId: r.s.trialId, attempt: r.s.attempt, ref: r.ref })));
+
+      const heartbeat = () =>
+        ctx.heartbeat({
+          trials: running.map((r) => ({ trialId: r.s.trialId, attempt: r.s.attempt, ref: r.ref, submittedAt: r.submittedAt, outcome: outcomes.get(r.s.trialId) })),
+        } satisfies RunTrialsHeartbeat);
+      heartbeat();
+      const beat = setInterval(heartbeat, heartbeatIntervalMs);
+      const signal = ctx.cancellationSignal;
+      // Each waiting trial listens on the one signal; a full batch is not a leak.
+      setMaxListeners(MAX_TRIALS_PER_CALL * 2 + 10, signal);
+      const work = Promise.all(
+        running
+          .filter((r) => !outcomes.has(r.s.trialId))
+          .map(async (r) => {
+            const { spec } = r.sweep;
+            const verdict = await waitForExit(r.ref, r.submittedAt + spec.timeoutSeconds * 1000, spec.timeoutSeconds, signal);
+            const wallSeconds = (Date.now() - r.submittedAt) / 1000;
+            const recorded = await state.recordOutcome({ trialId: r.s.trialId, attempt: r.s.attempt, verdict, wallSeconds, gpus: spec.resources.gpus });
+            outcomes.set(r.s.trialId, toOutcome(recorded, wallSeconds));
+          }),
+      );
+      work.catch(() => {}); // raced below; its own rejection is handled there
+      try {
+        await Promise.race([work, ctx.cancelled]);
+      } catch (err) {
+        if (isCancelRequested(err)) {
+          const open = running.filter((r) => !outcomes.has(r.s.trialId));
+          log.info('trials cancelled; stopping their executions', { sweepId: input.sweepId, trials: open.length });
+          await Promise.allSettled(open.map((r) => executor.cancel(r.ref)));
+          await state.cancelTrials(open.map((r) => r.s.trialId));
+        }
+        throw err;
+      } finally {
+        clearInterval(beat);
+      }
+      return attempts.map((a) => outcomes.get(a.trialId)!);
     },
 
-    /** Trials of a rung that still need a trial workflow, in plan order. */
-    async listRunnableTrials(sweepId: string, rungIndex: number): Promise<string[]> {
-      const rows = await db
-        .select({ id: trials.id })
-        .from(trials)
-        .where(and(eq(trials.sweepId, sweepId), eq(trials.rungIndex, rungIndex), inArray(trials.status, ['planned', 'running'])))
-        .orderBy(trials.variantIndex, trials.seed);
-      return rows.map((r) => r.id);
+    /** Stops every job of a sweep whose trial is not finished (a cancelled sweep's last sweep-up). */
+    async cancelSweepJobs(sweepId: string): Promise<number> {
+      const live = await state.liveExecutions(sweepId);
+      await Promise.all(live.map((l) => step(`cancel ${l.trialId}`, () => executor.cancel(l.ref as ExecutionRef))));
+      return live.length;
     },
 
     /** Applies the promotion rule after a rung: variants left out skip the next rung. */
-    async finishRung(sweepId: string, rungIndex: number): Promise<RungSummary> {
-      const sweep = await loadSweep(sweepId);
-      const rule = sweep.spec.promotion;
-      const rungs = sweep.spec.scale?.rungs.length ?? 1;
-      let promoted: number | null = null;
-      let skipped = 0;
-      if (rule && rungIndex + 1 < rungs) {
-        const value = sql`(${trials.result} -> 'metrics' ->> ${rule.metric})::float8`;
-        const scores = await db
-          .select({
-            variantIndex: trials.variantIndex,
-            variantName: trials.variantName,
-            mean: sql<number | null>`avg(${value}) filter (where ${trials.status} = 'succeeded')`,
-            count: sql<number>`count(${value}) filter (where ${trials.status} = 'succeeded')::int`,
-          })
-          .from(trials)
-          .where(and(eq(trials.sweepId, sweepId), eq(trials.rungIndex, rungIndex)))
-          .groupBy(trials.variantIndex, trials.variantName);
-        let scored: VariantScore[] = scores;
-        if (rule.intervalOverlap) {
-          // The rule compares predicted intervals at the next rung, from every rung run so far.
-          const nextScale = (await db
-            .select({ scale: trials.scaleValue })
-            .from(trials)
-            .where(and(eq(trials.sweepId, sweepId), eq(trials.rungIndex, rungIndex + 1)))
-            .limit(1))[0]?.scale;
-          if (nextScale === null || nextScale === undefined) {
-            throw ApplicationFailure.nonRetryable('intervalOverlap promotion needs numeric rung values', 'BadSpec');
-          }
-          const predictions = predictNextRung(await loadObservations(db, sweepId, rule.metric, rungIndex), nextScale);
-          scored = scores.map((s) => {
-            const interval = predictions[s.variantName]?.interval;
-            return interval ? { ...s, mean: predictions[s.variantName]!.mean ?? s.mean, interval } : s;
-          });
-        }
-        const decisions: PromotionDecision[] = decidePromotion(scored, rule);
-        const dropped = decisions.filter((d) => !d.promoted).map((d) => d.variantIndex);
-        promoted = decisions.length - dropped.length;
-        await db.transaction(async (tx) => {
-          if (dropped.length) {
-            const res = await tx
-              .update(trials)
-              .set({ status: 'skipped', exitReason: 'not promoted', updatedAt: new Date() })
-              .where(
-                and(
-                  eq(trials.sweepId, sweepId),
-                  eq(trials.rungIndex, rungIndex + 1),
-                  inArray(trials.variantIndex, dropped),
-                  eq(trials.status, 'planned'),
-                ),
-              )
-              .returning({ id: trials.id });
-            skipped = res.length;
-          }
-          await tx
-            .insert(analyses)
-            .values({ sweepId, kind: 'promotion', rungIndex, data: { rule, decisions } })
-            .onConflictDoUpdate({
-              target: [analyses.sweepId, analyses.kind, analyses.rungIndex],
-              set: { data: { rule, decisions }, createdAt: new Date() },
-            });
-        });
-      }
-      await db
-        .update(sweeps)
-        .set({ currentRung: Math.min(rungIndex + 1, rungs - 1) })
-        .where(eq(sweeps.id, sweepId));
-      await db.insert(events).values({ sweepId, type: 'rung.finished', data: { rungIndex, promoted, skipped } });
-      try {
-        await refreshSweepAnalysis(db, sweepId);
-      } catch (err) {
-        // The analysis informs people; it must never hold a sweep back.
-        log.warn('scaling analysis failed', { sweepId, rungIndex, error: (err as Error).message });
-      }
-      return { rungIndex, promoted, skipped };
-    },
+    finishRung: (sweepId: string, rungIndex: number): Promise<RungSummary> =>
+      domain(() => state.finishRung(sweepId, rungIndex, (message, fields) => log.warn(message, fields))),
 
-    /** Closes a sweep: 'cancelled' cancels what never ran; otherwise failed if any trial failed. */
-    /**
-     * `stopped` ends a sweep early with `reason` (its first trials all failed with bad-config):
-     * what never ran is cancelled with that reason, so status and trial pages say why.
-     */
-    async finishSweep(sweepId: string, outcome: 'completed' | 'cancelled' | 'stopped', reason?: string): Promise<SweepStatus> {
-      let status: SweepStatus = 'cancelled';
-      if (outcome === 'stopped') {
-        const why = reason ?? 'sweep stopped';
-        await db
-          .update(trials)
-          .set({ status: 'cancelled', exitReason: why.slice(0, 500), finishedAt: new Date(), updatedAt: new Date() })
-          .where(and(eq(trials.sweepId, sweepId), notInArray(trials.status, TERMINAL_TRIAL_STATUSES)));
-        await db.insert(events).values({ sweepId, type: 'sweep.stopped', data: { reason: why } });
-        status = 'failed';
-      } else if (outcome === 'cancelled') {
-        await db
-          .update(trials)
-          .set({ status: 'cancelled', exitReason: 'sweep cancelled', finishedAt: new Date(), updatedAt: new Date() })
-          .where(and(eq(trials.sweepId, sweepId), notInArray(trials.status, TERMINAL_TRIAL_STATUSES)));
-      } else {
-        const [row] = await db
-          .select({ failed: sql<number>`count(*) filter (where ${trials.status} in ('failed', 'cancelled'))::int` })
-          .from(trials)
-          .where(eq(trials.sweepId, sweepId));
-        status = (row?.failed ?? 0) > 0 ? 'failed' : 'succeeded';
-      }
-      await setSweepStatus(db, sweepId, status);
-      await db.insert(events).values({ sweepId, type: 'sweep.finished', data: { status } });
-      return status;
-    },
+    /** Closes a sweep; see `finishSweep` in core/trials/state.ts. */
+    finishSweep: (sweepId: string, outcome: 'completed' | 'cancelled' | 'stopped', reason?: string): Promise<SweepStatus> =>
+      state.finishSweep(sweepId, outcome, reason),
 
-    async beginTrial(trialId: string): Promise<TrialStart> {
-      const { trial } = await loadTrial(trialId);
-      const done = TERMINAL_TRIAL_STATUSES.includes(trial.status);
-      return { done, status: trial.status, attempts: trial.attempts, maxAttempts: trial.maxAttempts };
-    },
+    /** For a lone trial (a retried one): which attempt runs next, or that it is finished. */
+    beginTrial: (trialId: string) => domain(() => state.nextAttemptOf(trialId)),
 
+    /** Marks one attempt started (the batch path is `runTrials`); kept for callers that start one. */
     async markAttemptStarted(trialId: string, attempt: number): Promise<void> {
-      const [trial] = await db
-        .update(trials)
-        .set({
-          status: 'running',
-          attempts: sql`greatest(${trials.attempts}, ${attempt})`,
-          // The stored result is the current attempt's (ingest writes it once per attempt), so
-          // a new attempt starts without one; a retry of this activity keeps what its attempt wrote.
-          result: sql`case when ${trials.attempts} < ${attempt} then null else ${trials.result} end`,
-          startedAt: sql`coalesce(${trials.startedAt}, now())`,
-          updatedAt: new Date(),
-        })
-        .where(eq(trials.id, trialId))
-        .returning({ sweepId: trials.sweepId });
-      await db.insert(events).values({ sweepId: trial?.sweepId, trialId, type: 'trial.attempt.started', data: { attempt } });
-    },
-
-    /**
-     * Launches one attempt and waits for it, heartbeating. The heartbeat carries the execution
-     * reference: if this worker dies, the retried activity finds it and resumes waiting instead
-     * of launching the job a second time.
-     */
-    async runTrialAttempt(input: { trialId: string; attempt: number }): Promise<AttemptOutcome> {
-      const ctx = Context.current();
-      const { trialId, attempt } = input;
-      const { trial, spec, kind, projectId } = await loadTrial(trialId);
-      let state = ctx.info.heartbeatDetails as AttemptHeartbeat | undefined;
-
-      if (state?.ref) {
-        log.info('resuming wait on running execution', { trialId, attempt, executionId: state.ref.executionId });
-      } else {
-        const launch: JobLaunch = {
-          executionId: `${trialId}-a${attempt}`,
-          trialId,
-          attempt,
-          kind,
-          config: trial.config as Record<string, unknown>,
-          resources: spec.resources,
-          timeoutSeconds: spec.timeoutSeconds,
-          env: {
-            LADDER_TRIAL_ID: trialId,
-            LADDER_INGEST_URL: deps.ingest.url,
-            LADDER_INGEST_TOKEN: mintIngestToken(deps.ingest.secret, { trialId, attempt, timeoutSeconds: spec.timeoutSeconds }),
-            LADDER_ATTEMPT: String(attempt),
-          },
-          labels: {
-            'ladder.dev/project': projectId,
-            'ladder.dev/sweep': trial.sweepId,
-            'ladder.dev/trial': trialId,
-            'ladder.dev/rung': String(trial.rungIndex),
-          },
-        };
-        const ref = await step(`submit trial ${trialId} attempt ${attempt}`, () => executor.submit(launch));
-        state = { ref, submittedAt: Date.now() };
-        ctx.heartbeat(state);
-        await db.update(trials).set({ execution: ref, updatedAt: new Date() }).where(eq(trials.id, trialId));
-      }
-
-      const { ref, submittedAt } = state;
-      const deadline = submittedAt + spec.timeoutSeconds * 1000;
-      const wallSeconds = () => (Date.now() - submittedAt) / 1000;
-      try {
-        for (;;) {
-          const status = await step(`status of ${ref.executionId}`, () => executor.status(ref));
-          if (isTerminal(status)) {
-            if (status.state === 'succeeded') {
-              const [row] = await db.select({ hasResult: sql<boolean>`${trials.result} is not null` }).from(trials).where(eq(trials.id, trialId));
-              if (!row?.hasResult) {
-                return { state: 'failed', reason: 'exited 0 without a final result', retryable: true, wallSeconds: wallSeconds() };
-              }
-            }
-            return {
-              state: status.state,
-              reason: status.reason,
-              retryable: status.state === 'preempted' || (status.retryable ?? false),
-              wallSeconds: wallSeconds(),
-            };
-          }
-          if (Date.now() > deadline) {
-            await step(`cancel ${ref.executionId} after timeout`, () => executor.cancel(ref));
-            return { state: 'failed', reason: `timeout after ${spec.timeoutSeconds}s`, retryable: true, wallSeconds: wallSeconds() };
-          }
-          ctx.heartbeat(state);
-          await ctx.sleep(pollIntervalMs);
-        }
-      } catch (err) {
-        // Only a cancellation the workflow asked for stops the job. A worker shutting down or an
-        // activity timed out server-side leaves it running: the retried activity resumes waiting.
-        if (err instanceof CancelledFailure && (ctx.cancellationDetails?.cancelRequested || err.message === 'CANCELLED')) {
-          log.info('attempt cancelled; stopping its execution', { trialId, executionId: ref.executionId });
-          await executor.cancel(ref);
-        }
-        throw err;
-      }
-    },
-
-    /** Records how an attempt ended; `final` closes the trial, otherwise another attempt follows. */
-    async recordAttempt(input: { trialId: string; attempt: number; outcome: AttemptOutcome; final: boolean }): Promise<TrialStatus> {
-      const { trialId, attempt, outcome, final } = input;
-      const { trial, spec } = await loadTrial(trialId);
-      const status: TrialStatus = !final
-        ? 'running'
-        : outcome.state === 'succeeded'
-          ? 'succeeded'
-          : outcome.state === 'cancelled'
-            ? 'cancelled'
-            : 'failed';
-      await db
-        .update(trials)
-        .set({
-          status,
-          wallSeconds: sql`${trials.wallSeconds} + ${outcome.wallSeconds}`,
-          gpuSeconds: sql`${trials.gpuSeconds} + ${outcome.wallSeconds * spec.resources.gpus}`,
-          exitReason: outcome.state === 'succeeded' ? null : (outcome.reason ?? outcome.state),
-          ...(final ? { finishedAt: new Date() } : {}),
-          updatedAt: new Date(),
-        })
-        .where(eq(trials.id, trialId));
-      await db.insert(events).values({
-        sweepId: trial.sweepId,
-        trialId,
-        type: final ? `trial.${status}` : 'trial.attempt.failed',
-        data: { attempt, state: outcome.state, reason: outcome.reason ?? null, retryable: outcome.retryable },
-      });
-      return status;
-    },
-
-    async cancelTrial(trialId: string): Promise<void> {
-      const res = await db
-        .update(trials)
-        .set({ status: 'cancelled', exitReason: 'cancelled', finishedAt: new Date(), updatedAt: new Date() })
-        .where(and(eq(trials.id, trialId), notInArray(trials.status, TERMINAL_TRIAL_STATUSES)))
-        .returning({ sweepId: trials.sweepId });
-      if (res[0]) await db.insert(events).values({ sweepId: res[0].sweepId, trialId, type: 'trial.cancelled', data: {} });
+      await state.startAttempts([{ trialId, attempt }]);
     },
   };
 }

@@ -1,22 +1,20 @@
 /**
  * Sweep and trial workflows. Deterministic: no I/O, clocks or randomness here; activities do the
- * work and these functions only decide what happens next.
+ * work and these functions only decide what happens next. Why trials are activities of the sweep
+ * workflow (not child workflows), and the figures behind it: workflows/README.md.
  */
 import {
   ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
-  CancelledFailure,
-  ChildWorkflowCancellationType,
+  condition,
   continueAsNew,
-  executeChild,
   isCancellation,
-  ParentClosePolicy,
   proxyActivities,
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { LadderActivities } from '../workers/activities';
+import type { LadderActivities, TrialAttemptRef, TrialCursor, TrialOutcome } from '../workers/activities';
 
 // Activity-option profiles, named once.
 /** Short database bookkeeping; retried without limit so a restarted database loses nothing. */
@@ -24,7 +22,7 @@ const bookkeeping = proxyActivities<LadderActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
 });
-/** Waiting on a job: long, heartbeating, and it must finish its cleanup when cancelled. */
+/** Running trials: long, heartbeating, and it must finish its cleanup when cancelled. */
 const waiting = proxyActivities<LadderActivities>({
   startToCloseTimeout: '30 days',
   heartbeatTimeout: '10s',
@@ -32,10 +30,29 @@ const waiting = proxyActivities<LadderActivities>({
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
 });
 
-/** Hard cap on children in flight, whatever the spec says: keeps one workflow's history sane. */
-export const MAX_CHILDREN_IN_FLIGHT = 200;
-/** Children started by one run before it continues as new, unless Temporal suggests it earlier. */
-export const DEFAULT_CHILDREN_PER_RUN = 1000;
+/** Hard cap on trials in flight, whatever the spec says: keeps one workflow's history sane. */
+export const MAX_TRIALS_IN_FLIGHT = 200;
+/** Trials one run starts before it continues as new, unless Temporal suggests it earlier. */
+export const DEFAULT_TRIALS_PER_RUN = 2000;
+/**
+ * Most trials in one `runTrials` activity. An activity returns when all its trials are done, so
+ * a batch costs one activity's Temporal overhead (schedule, start, heartbeat, complete, a
+ * workflow task) instead of one per trial; 32 amortises that to a few percent of a short trial.
+ */
+export const MAX_TRIALS_PER_ACTIVITY = 32;
+/**
+ * Batches in flight the window is split into, so the window refills while other batches still
+ * wait, instead of one batch holding every slot until its slowest trial ends.
+ */
+export const BATCHES_PER_WINDOW = 4;
+/**
+ * Batching only while trials are short: when the mean wall time of the recent outcomes is below
+ * this, a batch waiting on its slowest trial keeps slots idle for at most a few seconds. Longer
+ * trials (or none seen yet) run one per activity, so a long trial never holds other slots.
+ */
+export const SHORT_TRIAL_SECONDS = 2;
+/** Outcomes the short-trial mean is taken over. */
+export const RECENT_OUTCOMES = 32;
 
 /**
  * A sweep whose first this-many finished trials all failed with `bad-config` stops: the job
@@ -47,6 +64,11 @@ export const BAD_CONFIG_STOP_AFTER = 3;
 /** The exit reason the executors give a job that exited 2 (bad config, never retried). */
 const BAD_CONFIG = 'bad-config';
 
+/** A trial to resume in the next run: its attempt, and when it may start (back-off), in workflow time. */
+export interface PendingTrial extends TrialAttemptRef {
+  notBefore?: number;
+}
+
 export interface SweepWorkflowInput {
   sweepId: string;
   /**
@@ -56,8 +78,18 @@ export interface SweepWorkflowInput {
   badConfigStreak?: number | null;
   /** Rung to resume at after continue-as-new; defaults to the sweep's stored current rung. */
   startRung?: number;
-  /** Children one run may start before continuing as new (tests lower it to exercise that path). */
-  childrenPerRun?: number;
+  /** New trials one run may start before continuing as new (tests lower it to exercise that path). */
+  trialsPerRun?: number;
+  /** Runnable trials fetched per page (default the activity's, 500); tests lower it to page a small rung. */
+  pageSize?: number;
+  /** Continue-as-new state: where paging of `startRung` resumes. */
+  cursor?: TrialCursor | null;
+  /** Continue-as-new state: trials in flight or waiting on back-off, resumed at once (no draining). */
+  pending?: PendingTrial[];
+  /** Continue-as-new state: trials of the last page not started yet (they count as new starts). */
+  queued?: TrialAttemptRef[];
+  /** Continue-as-new state: wall seconds of the latest outcomes (the batching decision). */
+  recentWallSeconds?: number[];
 }
 
 export interface TrialWorkflowInput {
@@ -71,6 +103,7 @@ export interface TrialWorkflowResult {
 }
 
 export const sweepWorkflowId = (sweepId: string) => `sweep/${sweepId}`;
+/** A lone trial run outside its sweep (GraphQL's retryTrial starts one). */
 export const trialWorkflowId = (trialId: string) => `trial/${trialId}`;
 
 export async function sweepWorkflow(input: SweepWorkflowInput): Promise<string> {
@@ -78,72 +111,153 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<string> 
   const start = await bookkeeping.startSweep(sweepId);
   if (start.finished) return start.status;
 
-  const childrenPerRun = input.childrenPerRun ?? DEFAULT_CHILDREN_PER_RUN;
-  const limit = Math.max(1, Math.min(start.concurrency, MAX_CHILDREN_IN_FLIGHT));
-  const inFlight = new Map<string, Promise<void>>();
-  let started = 0;
+  const trialsPerRun = input.trialsPerRun ?? DEFAULT_TRIALS_PER_RUN;
+  const limit = Math.max(1, Math.min(start.concurrency, MAX_TRIALS_IN_FLIGHT));
+  const batchLimit = Math.max(1, Math.min(MAX_TRIALS_PER_ACTIVITY, Math.ceil(limit / BATCHES_PER_WINDOW)));
+  const recent = [...(input.recentWallSeconds ?? [])].slice(-RECENT_OUTCOMES);
   let badConfigStreak = input.badConfigStreak === undefined ? 0 : input.badConfigStreak;
   let badConfigReason = '';
   const stopForBadConfig = () => badConfigStreak !== null && badConfigStreak >= BAD_CONFIG_STOP_AFTER;
 
-  const noteOutcome = (result: TrialWorkflowResult | string | undefined) => {
-    if (badConfigStreak === null || result === undefined) return;
-    // A trial run by an older worker returned its bare status.
-    const { status, reason } = typeof result === 'string' ? { status: result, reason: null } : result;
-    if (status === 'failed' && reason === BAD_CONFIG) {
+  // Everything the workflow holds is bounded by the window: trials in running batches, trials
+  // waiting on back-off (both hold a slot), and at most one page of not-yet-started trials.
+  const batches = new Set<Promise<void>>();
+  const inBatches = new Map<string, number>(); // trialId → attempt
+  const backingOff = new Map<string, PendingTrial>();
+  let ready: TrialAttemptRef[] = [];
+  /** Carried trials not yet relaunched: they are not new starts, and a run hands over only after all are back. */
+  const resumed = new Set<string>();
+  const fromPages = new Set<string>();
+  let startedThisRun = 0;
+  let wake = false;
+  const notify = () => (wake = true);
+
+  const batchSize = () => {
+    if (recent.length === 0) return 1;
+    const mean = recent.reduce((s, x) => s + x, 0) / recent.length;
+    return mean < SHORT_TRIAL_SECONDS ? batchLimit : 1;
+  };
+
+  const noteOutcome = (o: TrialOutcome) => {
+    recent.push(o.wallSeconds);
+    if (recent.length > RECENT_OUTCOMES) recent.shift();
+    if (!o.final) {
+      const next = { trialId: o.trialId, attempt: o.attempt + 1, notBefore: Date.now() + o.retryInMs };
+      backingOff.set(o.trialId, next);
+      // Timers of a cancelled workflow reject; the cancel path below takes over then.
+      sleep(o.retryInMs).then(
+        () => {
+          if (backingOff.delete(o.trialId)) ready.unshift({ trialId: next.trialId, attempt: next.attempt });
+          notify();
+        },
+        () => undefined,
+      );
+      return;
+    }
+    if (badConfigStreak === null) return;
+    if (o.status === 'failed' && o.reason === BAD_CONFIG) {
       badConfigStreak++;
-      badConfigReason = reason;
+      badConfigReason = o.reason;
     } else {
       badConfigStreak = null;
     }
   };
 
-  // Children resolve (never reject), so no promise is left rejected while we wait on others.
-  const runChild = (trialId: string): Promise<void> =>
-    executeChild(trialWorkflow, {
-      workflowId: trialWorkflowId(trialId),
-      args: [{ trialId }],
-      cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-      parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-    }).then(
-      (result) => noteOutcome(result as TrialWorkflowResult | string),
-      () => undefined, // the trial records its own outcome; a cancelled sweep is noticed below
-    );
-
-  const throwIfCancelled = () => {
-    if (CancellationScope.current().consideredCancelled) {
-      throw new CancelledFailure('sweep cancelled');
-    }
+  // Batches resolve (never reject), so no promise is left rejected while the loop waits.
+  const launch = (list: TrialAttemptRef[]) => {
+    for (const t of list) inBatches.set(t.trialId, t.attempt);
+    const batch: Promise<void> = waiting
+      .runTrials({ sweepId, attempts: list.map(({ trialId, attempt }) => ({ trialId, attempt })) })
+      .then(
+        (outcomes) => {
+          for (const o of outcomes) noteOutcome(o);
+        },
+        () => undefined, // only a cancellation ends it (retries are unlimited); noticed below
+      )
+      .finally(() => {
+        for (const t of list) inBatches.delete(t.trialId);
+        batches.delete(batch);
+        notify();
+      });
+    batches.add(batch);
   };
 
+  const carried = () => [
+    ...[...inBatches].map(([trialId, attempt]) => ({ trialId, attempt })),
+    ...backingOff.values(),
+    ...ready.filter((t) => !fromPages.has(t.trialId)),
+  ];
+  const queued = () => ready.filter((t) => fromPages.has(t.trialId));
+
   try {
-    for (let rung = input.startRung ?? start.currentRung; rung < start.rungs && !stopForBadConfig(); rung++) {
-      const trialIds = await bookkeeping.listRunnableTrials(sweepId, rung);
-      let needsNewRun = false;
-      for (const trialId of trialIds) {
-        while (inFlight.size >= limit) {
-          await Promise.race(inFlight.values());
-          throwIfCancelled();
+    let rung = input.startRung ?? start.currentRung;
+    let cursor: TrialCursor | null = input.cursor ?? null;
+    let exhausted = false;
+    // Carried trials come first, right away: their jobs may be running (re-submitting finds them).
+    for (const p of input.pending ?? []) {
+      resumed.add(p.trialId);
+      if (p.notBefore !== undefined && p.notBefore > Date.now()) {
+        backingOff.set(p.trialId, p);
+        const wait = p.notBefore - Date.now();
+        sleep(wait).then(
+          () => {
+            if (backingOff.delete(p.trialId)) ready.unshift({ trialId: p.trialId, attempt: p.attempt });
+            notify();
+          },
+          () => undefined,
+        );
+      } else ready.push({ trialId: p.trialId, attempt: p.attempt });
+    }
+    for (const q of input.queued ?? []) {
+      fromPages.add(q.trialId);
+      ready.push(q);
+    }
+    for (; rung < start.rungs && !stopForBadConfig(); rung++) {
+      for (;;) {
+        // Cleared before looking at the state, so an outcome arriving meanwhile wakes the wait below.
+        wake = false;
+        const free = () => limit - inBatches.size - backingOff.size;
+        while (free() > 0 && !stopForBadConfig()) {
+          if (ready.length === 0 && !exhausted) {
+            const page = await bookkeeping.listRunnableTrials(sweepId, rung, cursor, input.pageSize);
+            for (const a of page.attempts) fromPages.add(a.trialId);
+            ready.push(...page.attempts);
+            cursor = page.next;
+            exhausted = page.next === null;
+          }
+          if (ready.length === 0) break;
+          // Resumed trials do not count: a run must start something new before it hands over, so
+          // runs always make progress even when the window alone exceeds trialsPerRun.
+          if (resumed.size === 0 && (startedThisRun >= trialsPerRun || workflowInfo().continueAsNewSuggested)) {
+            await continueAsNew<typeof sweepWorkflow>({
+              sweepId,
+              startRung: rung,
+              trialsPerRun: input.trialsPerRun,
+              pageSize: input.pageSize,
+              badConfigStreak,
+              cursor,
+              pending: carried(),
+              queued: queued(),
+              recentWallSeconds: recent,
+            });
+          }
+          const take = Math.min(free(), batchSize(), ready.length);
+          const list = ready.splice(0, take);
+          for (const t of list) {
+            fromPages.delete(t.trialId);
+            if (!resumed.delete(t.trialId)) startedThisRun++;
+          }
+          launch(list);
         }
-        if (stopForBadConfig()) break;
-        if (started >= childrenPerRun || workflowInfo().continueAsNewSuggested) {
-          needsNewRun = true;
-          break;
-        }
-        started++;
-        const child = runChild(trialId).finally(() => inFlight.delete(trialId));
-        inFlight.set(trialId, child);
-      }
-      while (inFlight.size > 0) {
-        await Promise.race(inFlight.values());
-        throwIfCancelled();
-      }
-      if (needsNewRun) {
-        // Drained first: the next run re-lists what is left of this rung and starts afresh.
-        await continueAsNew<typeof sweepWorkflow>({ sweepId, startRung: rung, childrenPerRun: input.childrenPerRun, badConfigStreak });
+        // A bad-config stop waits only for running batches; back-off retries are dropped with the rest.
+        const rungDone = backingOff.size === 0 && ready.length === 0 && exhausted;
+        if (inBatches.size === 0 && (stopForBadConfig() || rungDone)) break;
+        await condition(() => wake);
       }
       if (stopForBadConfig()) break;
       await bookkeeping.finishRung(sweepId, rung);
+      cursor = null;
+      exhausted = false;
     }
     if (stopForBadConfig()) {
       const reason =
@@ -156,8 +270,10 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<string> 
   } catch (err) {
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(async () => {
-        // Children were asked to cancel with us; wait until each has stopped its job.
-        await Promise.all(inFlight.values());
+        // Running batches were asked to cancel with us; wait until each has stopped its jobs,
+        // then stop any job a batch of an earlier run still held, and close the sweep.
+        await Promise.all(batches);
+        await bookkeeping.cancelSweepJobs(sweepId);
         await bookkeeping.finishSweep(sweepId, 'cancelled');
       });
     }
@@ -165,23 +281,19 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<string> 
   }
 }
 
+/** One trial on its own, attempt after attempt with back-off; the same activity as a sweep's. */
 export async function trialWorkflow(input: TrialWorkflowInput): Promise<TrialWorkflowResult> {
   const { trialId } = input;
   const start = await bookkeeping.beginTrial(trialId);
-  if (start.done) return { status: start.status, reason: null };
-  try {
-    for (let attempt = start.attempts + 1; ; attempt++) {
-      await bookkeeping.markAttemptStarted(trialId, attempt);
-      const outcome = await waiting.runTrialAttempt({ trialId, attempt });
-      const retry = outcome.state !== 'succeeded' && outcome.retryable && attempt < start.maxAttempts;
-      const status = await bookkeeping.recordAttempt({ trialId, attempt, outcome, final: !retry });
-      if (!retry) return { status, reason: outcome.state === 'succeeded' ? null : (outcome.reason ?? outcome.state) };
-      await sleep(Math.min(1000 * 2 ** (attempt - 1), 60_000));
+  if (start.finished) return { status: start.status, reason: null };
+  for (let attempt = start.attempt; ; attempt++) {
+    const [outcome] = await waiting.runTrials({ sweepId: start.sweepId, attempts: [{ trialId, attempt }] });
+    if (!outcome || outcome.final) {
+      return { status: outcome?.status ?? 'failed', reason: !outcome || outcome.state === 'succeeded' ? null : (outcome.reason ?? outcome.state) };
     }
-  } catch (err) {
-    if (isCancellation(err)) {
-      await CancellationScope.nonCancellable(() => bookkeeping.cancelTrial(trialId));
-    }
-    throw err;
+    await sleep(outcome.retryInMs);
   }
 }
+
+/** Capacity load tests (ladder capacity run): its own file, one workflow bundle. */
+export { capacityWorkflow, capacityWorkflowId } from './capacity';

@@ -11,7 +11,7 @@ import { parseSweepSpec } from '../core/spec/spec';
 import { cancelSweep, waitForSweep } from '../core/sweeps/launch';
 import type { PromotionDecision } from '../core/analysis/promotion';
 import { createTestStack, type TestStack } from '../test/harness';
-import { BAD_CONFIG_STOP_AFTER, sweepWorkflow, sweepWorkflowId } from './index';
+import { BAD_CONFIG_STOP_AFTER, sweepWorkflow, sweepWorkflowId, type SweepWorkflowInput } from './index';
 
 describe('sweepWorkflow (simulated executor)', () => {
   let stack: TestStack;
@@ -22,16 +22,50 @@ describe('sweepWorkflow (simulated executor)', () => {
   });
   after(() => stack.close());
 
-  const start = async (specInput: unknown, childrenPerRun?: number) => {
+  const start = async (specInput: unknown, trialsPerRun?: number, extra: Partial<SweepWorkflowInput> = {}) => {
     const spec = parseSweepSpec(specInput);
     const sweep = await createSweep(stack.database.db, { spec, codeVersion: 'wf-test', executor: 'simulated' });
     const handle = await stack.temporal.workflow.start(sweepWorkflow, {
       workflowId: sweepWorkflowId(sweep.id),
       taskQueue: stack.taskQueue,
-      args: [{ sweepId: sweep.id, childrenPerRun }],
+      args: [{ sweepId: sweep.id, trialsPerRun, ...extra }],
     });
     return { sweep, handle };
   };
+
+  /** Activities scheduled over every run of a sweep's workflow, by activity type. */
+  const activitiesOf = async (sweepId: string) => {
+    const counts = new Map<string, number>();
+    for await (const wf of stack.temporal.workflow.list({ query: `WorkflowId = '${sweepWorkflowId(sweepId)}'` })) {
+      const history = await stack.temporal.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+      for (const e of history.events ?? []) {
+        const type = e.activityTaskScheduledEventAttributes?.activityType?.name;
+        if (type) counts.set(type, (counts.get(type) ?? 0) + 1);
+      }
+    }
+    return counts;
+  };
+
+  it('pages a rung bigger than a page and batches short trials: every trial once, fewer activities than trials', async () => {
+    // 60 zero-second trials, pages of 7, a window of 16 (batches of up to 4 once trials are known short).
+    const { sweep, handle } = await start(
+      { name: 'page-batch', kind: 'synthetic', base: { steps: 1 }, grid: { lr: [1e-4, 2e-4, 3e-4, 4e-4, 5e-4, 6e-4, 7e-4, 8e-4, 9e-4, 1e-3, 2e-3, 3e-3] }, seeds: 5, concurrency: 16 },
+      undefined,
+      { pageSize: 7 },
+    );
+    assert.equal(await handle.result(), 'succeeded');
+    const rows = await stack.database.db.select().from(trials).where(eq(trials.sweepId, sweep.id));
+    assert.equal(rows.length, 60);
+    assert.ok(rows.every((t) => t.status === 'succeeded' && t.attempts === 1), rows.map((t) => `${t.id}:${t.status}/${t.attempts}`).join(' '));
+    const starts = await stack.database.db.select().from(events).where(and(eq(events.sweepId, sweep.id), eq(events.type, 'trial.attempt.started')));
+    assert.equal(starts.length, 60, 'one attempt started per trial');
+    assert.equal(new Set(starts.map((e) => e.trialId)).size, 60);
+    const activities = await activitiesOf(sweep.id);
+    assert.ok((activities.get('listRunnableTrials') ?? 0) >= Math.ceil(60 / 7), `paged: ${activities.get('listRunnableTrials')} pages`);
+    const runs = activities.get('runTrials') ?? 0;
+    assert.ok(runs <= 40, `60 short trials ran in ${runs} runTrials activities (batched: at most 40)`);
+  });
+
 
   it('continues as new when a run has started its share of children, and still finishes every trial', async () => {
     const { sweep, handle } = await start(
@@ -183,13 +217,13 @@ describe('sweepWorkflow continue-as-new with promotion and cancel', { timeout: 3
   });
   after(() => stack.close());
 
-  const start = async (specInput: unknown, childrenPerRun: number) => {
+  const start = async (specInput: unknown, trialsPerRun: number) => {
     const spec = parseSweepSpec(specInput);
     const sweep = await createSweep(stack.database.db, { spec, codeVersion: 'wf-can-test', executor: 'simulated' });
     const handle = await stack.temporal.workflow.start(sweepWorkflow, {
       workflowId: sweepWorkflowId(sweep.id),
       taskQueue: stack.taskQueue,
-      args: [{ sweepId: sweep.id, childrenPerRun }],
+      args: [{ sweepId: sweep.id, trialsPerRun }],
     });
     return { sweep, handle };
   };
@@ -201,6 +235,30 @@ describe('sweepWorkflow continue-as-new with promotion and cancel', { timeout: 3
   const startsOfTrial = async (trialId: string) =>
     (await stack.database.db.select().from(events).where(and(eq(events.trialId, trialId), eq(events.type, 'trial.attempt.started')))).length;
   const executionIdOf = (t: { execution: unknown }) => (t.execution as { executionId?: string } | null)?.executionId;
+
+  it('continues as new without draining: a trial started before the boundary finishes after it, submitted once', async () => {
+    // Variant 0 runs 2 s; the quick ones fill the other slot, so the run hands over while it runs.
+    const { sweep, handle } = await start(
+      // step_sleep 0.04: a config no other test of this stack uses, so no trial is reused from another sweep.
+      { name: 'can-carry', kind: 'synthetic', grid: { steps: [50, 1, 2, 3, 4, 5] }, base: { step_sleep: 0.04 }, concurrency: 2 },
+      2,
+    );
+    assert.equal(await handle.result(), 'succeeded');
+    const runs = (await runsOf(sweep.id)).sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
+    assert.ok(runs.length >= 2, `continued as new (${runs.length} runs)`);
+    const firstClosed = runs[0]!.closeTime!.getTime();
+    const rows = await stack.database.db.select().from(trials).where(eq(trials.sweepId, sweep.id));
+    const long = rows.find((t) => t.variantIndex === 0)!;
+    const eventTime = async (type: string) =>
+      (await stack.database.db.select().from(events).where(and(eq(events.trialId, long.id), eq(events.type, type)))).map((e) => e.time.getTime());
+    const [started] = await eventTime('trial.attempt.started');
+    const [finished] = await eventTime('trial.succeeded');
+    assert.ok(started! < firstClosed && firstClosed < finished!, `started ${started}, first run closed ${firstClosed}, finished ${finished}`);
+    assert.equal(await startsOfTrial(long.id), 1, 'one attempt started');
+    assert.equal(long.attempts, 1);
+    assert.equal(executor.startsOf(executionIdOf(long)!), 1, 'submitted to the executor once');
+    assert.ok(rows.every((t) => t.status === 'succeeded'));
+  });
 
   it('promotes right across run boundaries and runs every trial once', async () => {
     // 6 variants × 2 seeds on rung 0, top 2 variants (4 trials) on rung 1, at 3 children per run.
@@ -265,7 +323,8 @@ describe('sweepWorkflow continue-as-new with promotion and cancel', { timeout: 3
     const deadline = Date.now() + 60_000;
     for (;;) {
       const rows = await stack.database.db.select().from(trials).where(eq(trials.sweepId, sweep.id));
-      const running = rows.filter((t) => t.status === 'running' && executionIdOf(t)).length;
+      // Long trials only: quick ones carried over the run boundary may still show as running.
+      const running = rows.filter((t) => t.status === 'running' && executionIdOf(t) && (t.config as { steps: number }).steps >= 3000).length;
       if ((await runsOf(sweep.id)).length >= 2 && running >= 2) break;
       assert.ok(Date.now() < deadline, 'the sweep continued as new with trials running');
       await new Promise((r) => setTimeout(r, 100));

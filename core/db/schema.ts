@@ -93,6 +93,12 @@ export const trials = pgTable(
     reusedFrom: text('reused_from'),
     /** Executor reference of the latest attempt. */
     execution: jsonb('execution'),
+    /**
+     * The latest attempt whose outcome is stored (0: none). Recording guards on it, so recording
+     * the same attempt twice (a retried activity) is a no-op instead of a second event and twice
+     * the wall time.
+     */
+    recordedAttempt: integer('recorded_attempt').notNull().default(0),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
@@ -168,4 +174,65 @@ export const apiTokens = pgTable(
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
   },
   (t) => [uniqueIndex('api_tokens_hash_idx').on(t.tokenHash), index('api_tokens_project_idx').on(t.projectId)],
+);
+
+/**
+ * Capacity load-test runs (`ladder capacity run`, workflows/capacity.ts): one row per run, its
+ * scenario as validated, and the knee once the search ends. Steps are rows of `capacity_steps`.
+ */
+export const capacityRuns = pgTable(
+  'capacity_runs',
+  {
+    id: text('id').primaryKey(),
+    /** The scenario's name and kind (ingest, graphql, launch, k8s, http). */
+    scenario: text('scenario').notNull(),
+    kind: text('kind').notNull(),
+    /** Target URL without credentials or query. */
+    target: text('target'),
+    /** running | finished | cancelled | failed */
+    status: text('status').notNull().default('running'),
+    mode: text('mode').notNull(),
+    /** The validated scenario (thresholds as written, load, search). */
+    spec: jsonb('spec').notNull(),
+    thresholds: jsonb('thresholds').$type<string[]>().notNull().default([]),
+    /** Highest passing offered rate of the (last) search; null when the first step failed or the run is not over. */
+    knee: doublePrecision('knee'),
+    kneeIsLowerBound: boolean('knee_is_lower_bound').notNull().default(false),
+    stopReason: text('stop_reason'),
+    /** Per generator count of a scaling run: its knee; and the fitted capacity-vs-replicas model. */
+    scaling: jsonb('scaling'),
+    host: jsonb('host'),
+    error: text('error'),
+    startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [index('capacity_runs_started_idx').on(t.startedAt, t.id)],
+);
+
+export const capacitySteps = pgTable(
+  'capacity_steps',
+  {
+    runId: text('run_id')
+      .notNull()
+      .references(() => capacityRuns.id, { onDelete: 'cascade' }),
+    /** Order within the run (all searches of a scaling run, in the order they ran). */
+    idx: integer('idx').notNull(),
+    /** Generators the step's rate was split across. */
+    generators: integer('generators').notNull(),
+    offered: doublePrecision('offered').notNull(),
+    achieved: doublePrecision('achieved').notNull(),
+    p50Ms: doublePrecision('p50_ms'),
+    p95Ms: doublePrecision('p95_ms'),
+    p99Ms: doublePrecision('p99_ms'),
+    errorRate: doublePrecision('error_rate').notNull(),
+    passed: boolean('passed').notNull(),
+    /** Why the step is not a measurement (a generator lost), else null. */
+    incomplete: text('incomplete'),
+    /** The whole step record, less the histogram. */
+    data: jsonb('data').notNull(),
+    /** Merged HDR latency histogram (compressed base64, µs). */
+    histogram: text('histogram').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.idx] })],
 );

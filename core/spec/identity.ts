@@ -1,5 +1,7 @@
 /**
- * Trial identity: same job kind, resolved config, seed and code version → same result.
+ * Trial identity: same job kind, resolved config, seed and code version → same result. A command
+ * sweep adds its command template, its image and the code version of its working directory, so
+ * an edited script or a rebuilt image is never mistaken for a trial that already ran.
  * The hash is over canonical JSON (sorted keys) so key order in a spec never changes identity.
  */
 import { createHash } from 'node:crypto';
@@ -23,6 +25,11 @@ export interface IdentityInput {
   config: Record<string, unknown>;
   seed: number;
   codeVersion: string;
+  /** A command sweep's argument template (before substitution: the config is hashed apart). */
+  command?: string[];
+  image?: string;
+  /** Code version of the command's working directory (see workdir.ts). */
+  workdirVersion?: string;
 }
 
 export function trialIdentity(input: IdentityInput): string {
@@ -32,6 +39,10 @@ export function trialIdentity(input: IdentityInput): string {
     config: input.config,
     seed: input.seed,
     code: input.codeVersion,
+    // Absent members are dropped by canonicalJson, so built-in kinds keep their identities.
+    command: input.command,
+    image: input.image,
+    workdir: input.workdirVersion,
   });
   return createHash('sha256').update(payload).digest('hex');
 }

@@ -392,7 +392,7 @@ describe('planSweep: properties', () => {
         const key = leaves[pick % leaves.length]!;
         fc.pre(canonicalJson(t.config[key]) !== canonicalJson(replacement));
         const changed = { ...t.config, [key]: replacement };
-        assert.notEqual(trialIdentity({ kind: input.kind, config: changed, seed: t.seed, codeVersion: CODE }), t.identity);
+        assert.notEqual(trialIdentity({ kind: input.kind!, config: changed, seed: t.seed, codeVersion: CODE }), t.identity);
       }),
       { numRuns: 100 },
     );

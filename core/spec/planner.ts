@@ -7,7 +7,9 @@
  */
 import { canonicalJson, trialIdentity } from './identity';
 import type { SweepSpec } from './spec';
-import { assertTrialCount, FORBIDDEN_KEYS, rungNames, SpecError } from './spec';
+import { assertTrialCount, FORBIDDEN_KEYS, isCommandSpec, rungNames, SpecError } from './spec';
+import { readCommandLimits } from './limits';
+import { expandCommand, TemplateError } from './template';
 
 export type Config = Record<string, unknown>;
 
@@ -101,7 +103,15 @@ export function planSweep(spec: SweepSpec, codeVersion: string): Plan {
           variant,
           seed,
           config,
-          identity: trialIdentity({ kind: spec.kind, config, seed, codeVersion }),
+          identity: trialIdentity({
+            kind: spec.kind,
+            config,
+            seed,
+            codeVersion,
+            command: spec.command,
+            image: spec.image,
+            workdirVersion: spec.workdirVersion,
+          }),
         });
       }
     }
@@ -121,7 +131,31 @@ export function planSweep(spec: SweepSpec, codeVersion: string): Plan {
     }
     seen.set(t.identity, t);
   }
+  if (isCommandSpec(spec)) assertCommandsExpand(spec.command, trials);
   return { variants, rungs, seeds, trials };
+}
+
+/**
+ * Every trial's command must expand (each `{key}` names a key of its config) and fit the argument
+ * size limit: a spec error at submit, not a failure of every attempt later.
+ */
+function assertCommandsExpand(command: string[], trials: PlannedTrial[]): void {
+  const maxBytes = readCommandLimits().LADDER_MAX_COMMAND_BYTES;
+  for (const t of trials) {
+    let argv: string[];
+    try {
+      argv = expandCommand(command, t.config);
+    } catch (err) {
+      if (!(err instanceof TemplateError)) throw err;
+      throw new SpecError([{ path: `command[${err.index}]`, message: `${err.message} (trial ${t.key}, variant "${t.variant.name}")` }]);
+    }
+    const bytes = argv.reduce((n, a) => n + Buffer.byteLength(a, 'utf8') + 1, 0);
+    if (bytes > maxBytes) {
+      throw new SpecError([
+        { path: 'command', message: `trial ${t.key} expands to ${bytes} bytes of arguments; the limit is ${maxBytes} (LADDER_MAX_COMMAND_BYTES)` },
+      ]);
+    }
+  }
 }
 
 function formatValue(v: unknown): string {

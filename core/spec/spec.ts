@@ -9,6 +9,8 @@ import YAML from 'yaml';
 import { readSpecLimits, type SpecLimits } from '../settings';
 import { canonicalJson } from './identity';
 import { jobKind, jobKindNames, keyType, unknownKeyMessage, valueProblem, type JobKind } from './kinds';
+import { readCommandLimits, type CommandLimits } from './limits';
+import { templateProblems } from './template';
 
 /** Spec text larger than this is refused before it is parsed. */
 export const MAX_SPEC_BYTES = 256 * 1024;
@@ -27,6 +29,14 @@ export const MAX_SEED = 2 ** 31 - 1;
  * any position or path segment, so no code path can be tricked into writing through them.
  */
 export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'prototype', 'constructor']);
+/**
+ * What the `kind` of a sweep that runs its own `command` is (the sweeps table's `kind` column,
+ * filters, the dashboard). Reserved: no built-in kind may take this name. A parsed spec carries it,
+ * so parsing a parsed spec again gives the same spec.
+ */
+export const COMMAND_KIND = 'command';
+/** Environment names a spec's `env` may not set: the job protocol's own variables. */
+export const RESERVED_ENV_PREFIX = 'LADDER_';
 
 const configValue: z.ZodType<unknown> = z.lazy(() =>
   z.union([
@@ -92,8 +102,36 @@ export const sweepSpecSchema = z.strictObject({
   name,
   project: name.default('default'),
   description: z.string().max(2000).optional(),
-  /** Job kind, as known to `python -m ladder_jobs kinds`. */
-  kind: z.string().regex(/^[a-z][a-z0-9_]*$/, 'must be a job kind name like ttt or synthetic'),
+  /**
+   * Job kind, as known to `python -m ladder_jobs kinds`. Exactly one of `kind` and `command`;
+   * a parsed command sweep has kind "command".
+   */
+  kind: z.string().regex(/^[a-z][a-z0-9_]*$/, 'must be a job kind name like ttt or synthetic').optional(),
+  /**
+   * Bring your own job: the program and its arguments, run as a list (never through a shell).
+   * `{key}` takes that (dotted) key of the trial's config, `{args}` becomes `--key=value` for
+   * every key, `{{`/`}}` are literal braces. The config is also written as JSON to $LADDER_CONFIG.
+   */
+  command: z.array(z.string().refine((a) => !a.includes('\0'), 'must not contain a NUL character')).optional(),
+  /**
+   * Where the command runs (local executor). In a file it is relative to the spec file; the CLI
+   * makes it absolute at submit and records its code version in `workdirVersion`.
+   */
+  workdir: z.string().min(1, 'must not be empty').refine((a) => !a.includes('\0'), 'must not contain a NUL character').optional(),
+  /**
+   * The code version of `workdir` (a content hash of its files), part of every trial's identity.
+   * Filled in at submit by the CLI; a client of the API may send its own (e.g. a commit).
+   */
+  workdirVersion: z.string().regex(/^[A-Za-z0-9:+._-]{1,200}$/, 'must be 1-200 letters, digits or :+._-').optional(),
+  /** Container image the command runs in on Kubernetes (required there). */
+  image: z.string().regex(/^[^\s]{1,512}$/, 'must be an image reference without spaces (at most 512 characters)').optional(),
+  /** Plain, non-secret environment variables for the command (stored with the sweep, shown in the UI). */
+  env: z
+    .record(
+      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name (letters, digits, _)'),
+      z.string().refine((a) => !a.includes('\0'), 'must not contain a NUL character'),
+    )
+    .optional(),
   /** Config shared by every trial; may name a preset. */
   base: configObject.default({}),
   /** Cartesian grid: every combination of the listed values becomes a variant. Keys may be dotted paths. */
@@ -135,7 +173,13 @@ export const sweepSpecSchema = z.strictObject({
 });
 
 export type SweepSpecInput = z.input<typeof sweepSpecSchema>;
-export type SweepSpec = z.output<typeof sweepSpecSchema>;
+/** A parsed spec always has a kind: a built-in one, or COMMAND_KIND with a `command`. */
+export type SweepSpec = Omit<z.output<typeof sweepSpecSchema>, 'kind'> & { kind: string };
+
+/** Whether the sweep runs the user's own command rather than a built-in kind. */
+export function isCommandSpec(spec: Pick<SweepSpec, 'command'>): spec is { command: string[] } {
+  return spec.command !== undefined;
+}
 
 export interface SpecIssue {
   /** Dotted path to the field, e.g. `scale.rungs[1].value`; empty for the whole spec. */
@@ -170,6 +214,8 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
 export interface ParseOptions {
   /** Operator limits; read from the environment when not given. */
   limits?: SpecLimits;
+  /** Operator limits on command sweeps; read from the environment when not given. */
+  commandLimits?: CommandLimits;
 }
 
 /**
@@ -205,10 +251,12 @@ export function parseSweepSpecShape(input: unknown, options: ParseOptions = {}):
         issues.push({ path: formatPath(issue.path), message: issue.message });
       }
     }
+    // Reported with the rest, so a spec missing both is told about kind/command at once.
+    if (isPlainRecord(input) && input.kind === undefined && input.command === undefined) issues.push(NEITHER_KIND_NOR_COMMAND);
     throw new SpecError(issues);
   }
-  const spec = parsed.data;
-  const extra: SpecIssue[] = [];
+  const extra: SpecIssue[] = commandIssues(parsed.data, options.commandLimits ?? readCommandLimits());
+  const spec: SweepSpec = { ...parsed.data, kind: parsed.data.kind ?? COMMAND_KIND };
   if (spec.scale) {
     const names = rungNames(spec);
     const seen = new Set<string>();
@@ -445,6 +493,8 @@ function limitIssues(spec: SweepSpec, limits: SpecLimits): SpecIssue[] {
  * itself would at start (exit 2), so a typo fails at submit instead of once per trial.
  */
 function kindIssues(spec: SweepSpec): SpecIssue[] {
+  // A command's config is the user's business: any keys, any types.
+  if (isCommandSpec(spec)) return [];
   const kind = jobKind(spec.kind);
   if (!kind) return [{ path: 'kind', message: `unknown job kind "${spec.kind}" (known: ${jobKindNames().join(', ')})` }];
   const issues: SpecIssue[] = [];
@@ -501,6 +551,66 @@ function dottedKeyIssues(
     if (problem) issues.push({ path: valuePath(i), message: problem });
   });
   return issues;
+}
+
+const NEITHER_KIND_NOR_COMMAND: SpecIssue = {
+  path: 'kind',
+  message: 'give either kind (a built-in job kind) or command (your own program)',
+};
+
+/**
+ * Exactly one of `kind` and `command`, the command's own rules, and the fields that only a
+ * command sweep has.
+ */
+function commandIssues(spec: z.output<typeof sweepSpecSchema>, limits: CommandLimits): SpecIssue[] {
+  const issues: SpecIssue[] = [];
+  const onlyForCommand = ['workdir', 'workdirVersion', 'image', 'env'] as const;
+  if (spec.command === undefined) {
+    if (spec.kind === undefined) {
+      issues.push(NEITHER_KIND_NOR_COMMAND);
+    } else if (spec.kind === COMMAND_KIND) {
+      issues.push({ path: 'command', message: `kind "${COMMAND_KIND}" runs your own program: give its command (a list of arguments)` });
+    }
+    for (const key of onlyForCommand) {
+      if (spec[key] !== undefined) issues.push({ path: key, message: `only a sweep with a command takes ${key} (kind "${spec.kind}" is built in)` });
+    }
+    return issues;
+  }
+  if (spec.kind !== undefined && spec.kind !== COMMAND_KIND) {
+    issues.push({ path: 'command', message: `give either kind or command, not both (kind "${spec.kind}" is a built-in job kind)` });
+  }
+  const { command } = spec;
+  if (command.length === 0) {
+    issues.push({ path: 'command', message: 'must not be empty: give the program and its arguments, e.g. [python, train.py, "{args}"]' });
+  } else if (command[0] === '' || /^\s|\s$/.test(command[0]!)) {
+    issues.push({ path: 'command[0]', message: 'the program must be a name or path without leading or trailing spaces' });
+  }
+  if (command.length > limits.LADDER_MAX_COMMAND_ARGS) {
+    issues.push({ path: 'command', message: `${command.length} arguments; the limit is ${limits.LADDER_MAX_COMMAND_ARGS} (LADDER_MAX_COMMAND_ARGS)` });
+  }
+  for (const [index, message] of templateProblems(command)) issues.push({ path: `command[${index}]`, message });
+  const env = Object.keys(spec.env ?? {});
+  if (env.length > limits.LADDER_MAX_JOB_ENV) {
+    issues.push({ path: 'env', message: `${env.length} variables; the limit is ${limits.LADDER_MAX_JOB_ENV} (LADDER_MAX_JOB_ENV)` });
+  }
+  for (const name of env) {
+    // Case-insensitive: a job that reads ladder_ingest_url by mistake must not find one of ours.
+    if (name.toUpperCase().startsWith(RESERVED_ENV_PREFIX)) {
+      issues.push({ path: `env.${name}`, message: `names starting with ${RESERVED_ENV_PREFIX} belong to Ladder's job protocol and cannot be set` });
+    }
+  }
+  return issues;
+}
+
+/**
+ * Problems a spec has only for a given executor, for the submit path to check before anything is
+ * stored: a command sweep on Kubernetes needs an image to run in.
+ */
+export function executorIssues(spec: SweepSpec, executor: string): SpecIssue[] {
+  if (executor === 'kubernetes' && isCommandSpec(spec) && !spec.image) {
+    return [{ path: 'image', message: 'a sweep with a command needs an image to run on Kubernetes (a digest-pinned repo@sha256:…)' }];
+  }
+  return [];
 }
 
 export function rungNames(spec: SweepSpec): string[] {

@@ -11,6 +11,7 @@ import type { Db } from '../db/client';
 import { analyses, trials } from '../db/schema';
 import type { SweepSpec } from '../spec/spec';
 import { planVariants, seedList } from '../spec/planner';
+import { metricValue } from './metric';
 import { requireSweep } from './store';
 
 export const SCALING_ANALYSIS = 'scaling';
@@ -34,7 +35,7 @@ export function analysisSettings(spec: SweepSpec): AnalysisSettings {
 
 /** Per succeeded trial with a numeric scale: (variant, scale, seed, metric value). */
 export async function loadObservations(db: Db, sweepId: string, metric: string, uptoRung?: number): Promise<Observation[]> {
-  const value = sql<number | null>`(${trials.result} -> 'metrics' ->> ${metric})::float8`;
+  const value = metricValue(metric);
   const rows = await db
     .select({ variant: trials.variantName, scale: trials.scaleValue, seed: trials.seed, value })
     .from(trials)

@@ -5,9 +5,9 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { sweeps } from '../db/schema';
+import { isFinishedSweep, sweeps } from '../db/schema';
 import { parseSweepSpec, parseSweepSpecText, type SweepSpec } from '../spec/spec';
-import { createSweep, requireSweep, type CreatedSweep } from './store';
+import { createSweep, NotFoundError, sweepSummaries, type CreatedSweep } from './store';
 
 export interface LaunchContext {
   db: Db;
@@ -82,9 +82,16 @@ export async function launchSweep(ctx: LaunchContext, options: LaunchOptions): P
   return { ...created, spec };
 }
 
+/** Status reads need no spec. */
+async function requireSweepSummary(db: Db, sweepId: string) {
+  const [sweep] = await sweepSummaries(db, [sweepId]);
+  if (!sweep) throw new NotFoundError('sweep', sweepId);
+  return sweep;
+}
+
 export async function cancelSweep(ctx: Pick<LaunchContext, 'db' | 'temporal'>, sweepId: string): Promise<'cancelling' | 'already-finished'> {
-  const sweep = await requireSweep(ctx.db, sweepId);
-  if (['succeeded', 'failed', 'cancelled', 'imported'].includes(sweep.status)) return 'already-finished';
+  const sweep = await requireSweepSummary(ctx.db, sweepId);
+  if (isFinishedSweep(sweep.status)) return 'already-finished';
   try {
     await ctx.temporal.workflow.getHandle(`sweep/${sweepId}`).cancel();
   } catch (err) {
@@ -101,7 +108,7 @@ export async function waitForSweep(ctx: Pick<LaunchContext, 'db' | 'temporal'>, 
   } catch {
     // Cancelled or failed workflows throw here; the stored status says which.
   }
-  return (await requireSweep(ctx.db, sweepId)).status;
+  return (await requireSweepSummary(ctx.db, sweepId)).status;
 }
 
 export { WorkflowExecutionAlreadyStartedError };

@@ -4,10 +4,11 @@
  * JSON number under `result.metrics.<name>`; a string, boolean or missing key is no value (null),
  * never a cast error that fails the whole query.
  */
-import { sql, type SQL } from 'drizzle-orm';
+import { sql, type Placeholder, type SQL } from 'drizzle-orm';
 import { trials } from '../db/schema';
 
-export function metricValue(metric: string): SQL<number | null> {
+/** `metric` may be a prepared statement's placeholder (`sql.placeholder('metric')`). */
+export function metricValue(metric: string | Placeholder): SQL<number | null> {
   return sql<number | null>`(case when jsonb_typeof(${trials.result} -> 'metrics' -> ${metric}::text) = 'number'
     then (${trials.result} -> 'metrics' ->> ${metric}::text)::float8 end)`;
 }

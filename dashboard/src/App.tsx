@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import { parseRoute, type Route } from './lib';
+import { CapacityPage } from './pages/CapacityPage';
 import { SweepPage } from './pages/SweepPage';
 import { SweepsList } from './pages/SweepsList';
 import { TrialPage } from './pages/TrialPage';
@@ -23,12 +24,13 @@ export function App() {
           ▤ Ladder
         </a>
         <a href="#/">sweeps</a>
+        <a href="#/capacity">capacity</a>
         <a href="/graphql" target="_blank" rel="noreferrer">
           GraphQL
         </a>
       </nav>
       <main>
-        {route.page === 'sweep' ? <SweepPage key={route.id} id={route.id} /> : route.page === 'trial' ? <TrialPage key={route.id} id={route.id} /> : <SweepsList />}
+        {route.page === 'capacity' ? <CapacityPage key={route.id ?? ''} id={route.id} /> : route.page === 'sweep' ? <SweepPage key={route.id} id={route.id} /> : route.page === 'trial' ? <TrialPage key={route.id} id={route.id} /> : <SweepsList />}
       </main>
     </>
   );

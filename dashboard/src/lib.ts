@@ -272,13 +272,14 @@ export function seriesDash(i: number): string {
   return DASHES[((i % DASHES.length) + DASHES.length) % DASHES.length]!;
 }
 
-/** Parses `#/sweeps/<id>`, `#/trials/<id>`, anything else → the sweeps list. */
-export type Route = { page: 'sweeps' } | { page: 'sweep'; id: string } | { page: 'trial'; id: string };
+/** Parses `#/sweeps/<id>`, `#/trials/<id>`, `#/capacity[/<id>]`, anything else → the sweeps list. */
+export type Route = { page: 'sweeps' } | { page: 'sweep'; id: string } | { page: 'trial'; id: string } | { page: 'capacity'; id: string | null };
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
   if (parts[0] === 'sweeps' && parts[1]) return { page: 'sweep', id: parts[1] };
   if (parts[0] === 'trials' && parts[1]) return { page: 'trial', id: parts[1] };
+  if (parts[0] === 'capacity') return { page: 'capacity', id: parts[1] ?? null };
   return { page: 'sweeps' };
 }
 

@@ -285,3 +285,46 @@ export interface TrialLogsData {
 export interface TrialData {
   trial: TrialDetail | null;
 }
+
+// Capacity runs (graphql/capacity.ts)
+export const CAPACITY_RUNS_QUERY = `query DashboardCapacityRuns($first: Int, $after: String) {
+  capacityRuns(first: $first, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    edges { node { id scenario kind status mode knee kneeIsLowerBound stopReason startedAt host } }
+  }
+}`;
+
+export const CAPACITY_RUN_QUERY = `query DashboardCapacityRun($id: ID!) {
+  capacityRun(id: $id) {
+    id scenario kind status mode target thresholds knee kneeIsLowerBound stopReason error startedAt finishedAt host scaling
+    steps { index generators offered achieved p50Ms p95Ms p99Ms errorRate droppedRate passed incomplete thresholds { threshold actual limit passed } }
+  }
+}`;
+
+export interface CapacityRunListItem {
+  id: string;
+  scenario: string;
+  kind: string;
+  status: string;
+  mode: string;
+  knee: number | null;
+  kneeIsLowerBound: boolean;
+  stopReason: string | null;
+  startedAt: string;
+  host: { loadavgStart?: number[] } | null;
+}
+export interface CapacityRunsData {
+  capacityRuns: { pageInfo: { hasNextPage: boolean; endCursor: string | null }; edges: { node: CapacityRunListItem }[] };
+}
+export interface CapacityRunData {
+  capacityRun:
+    | (CapacityRunListItem & {
+        target: string | null;
+        thresholds: string[];
+        error: string | null;
+        finishedAt: string | null;
+        scaling: { forRate: number; replicas: number | null; replicasInterval: [number | null, number | null]; level: number; notes: string[] } | null;
+        steps: Array<import('./capacity-lib').CapacityStepView & { droppedRate: number; thresholds: { threshold: string; actual: number | null; limit: number; passed: boolean }[] }>;
+      })
+    | null;
+}

@@ -234,6 +234,17 @@ describe('ingest routes', () => {
     assert.deepEqual((await storedResult(id)).metrics, { loss: winner });
   });
 
+  it('reaches the same trial when every byte of its id is percent-encoded; an encoded slash or bad byte is no trial', async () => {
+    const encoded = [...Buffer.from(trialB)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+    const before = await pointCount(trialB);
+    const res = await post(encoded, 'metrics', { points: [{ name: 'enc', step: 0, value: 1 }] }, tokenFor(trialB));
+    assert.equal(res.status, 200, await res.text());
+    assert.equal(await pointCount(trialB), before + 1);
+    for (const bad of [`${trialB}%2Fx`, `${trialB}%00`, `${trialB}%zz`]) {
+      assert.equal((await post(bad, 'metrics', onePoint, tokenFor(trialB))).status, 404, bad);
+    }
+  });
+
   it('answers 404 for unknown routes and 405 for GET', async () => {
     assert.equal((await fetch(`${stack.ingestUrl}/trials/${trialA}/nope`, { method: 'POST' })).status, 404);
     assert.equal((await fetch(`${stack.ingestUrl}/trials/${trialA}/metrics`)).status, 405);

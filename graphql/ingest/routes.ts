@@ -32,7 +32,22 @@ export interface IngestRoutesOptions {
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
-const ROUTE = /^\/ingest\/v1\/trials\/([A-Za-z0-9._-]{1,200})\/(metrics|result)$/;
+const ROUTE = /^\/ingest\/v1\/trials\/([^/]{1,600})\/(metrics|result)$/;
+const TRIAL_ID = /^[A-Za-z0-9._-]{1,200}$/;
+
+/**
+ * The trial id of the path. Percent-encoded letters are the same URL (RFC 3986 §6.2.2.2), and a
+ * client that encodes every byte (the shell example does) must reach the same trial.
+ */
+function trialIdOf(segment: string): string | null {
+  let id: string;
+  try {
+    id = decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+  return TRIAL_ID.test(id) ? id : null;
+}
 
 class HttpError extends Error {
   constructor(
@@ -50,9 +65,9 @@ export function createIngestRoutes(options: IngestRoutesOptions) {
     if (!url.pathname.startsWith('/ingest/')) return false;
     try {
       const match = ROUTE.exec(url.pathname);
-      if (!match) throw new HttpError(404, 'no such ingest route');
+      const trialId = match ? trialIdOf(match[1]!) : null;
+      if (!match || trialId === null) throw new HttpError(404, 'no such ingest route');
       if (req.method !== 'POST') throw new HttpError(405, 'use POST');
-      const trialId = match[1]!;
       const route = match[2] as 'metrics' | 'result';
       const auth = req.headers.authorization ?? '';
       const token = auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';

@@ -1,8 +1,8 @@
 /**
  * Bearer-token auth for the GraphQL endpoint.
  *
- * - `Authorization: Bearer lad_…` is verified once per request (sha256 lookup in `api_tokens`);
- *   the principal goes to `context.auth`. A token that is present but unknown or revoked fails
+ * - `Authorization: Bearer lad_…` is verified once per request (the server's `ApiTokenVerifier`:
+ *   a sha256 lookup in `api_tokens`, cached briefly); the principal goes to `context.auth`. A token that is present but unknown or revoked fails
  *   the request with UNAUTHENTICATED (HTTP 401), whatever the operation.
  * - Mutations need a token (UNAUTHENTICATED without) with role `editor` (FORBIDDEN for `viewer`).
  * - Queries and subscriptions need a token too, unless `allowAnonymousRead` (default false: only

@@ -76,7 +76,19 @@ function findLiteralProblem(node: ValueNode, root: string): Problem | null {
   return null;
 }
 
+/**
+ * Per document: yoga's parser cache hands the same DocumentNode to every request with the same
+ * text, so a dashboard's repeated query is walked once, not once per request.
+ */
+const documentProblems = new WeakMap<DocumentNode, Problem | null>();
+
 function documentProblem(document: DocumentNode): Problem | null {
+  let found = documentProblems.get(document);
+  if (found === undefined) documentProblems.set(document, (found = findDocumentProblem(document)));
+  return found;
+}
+
+function findDocumentProblem(document: DocumentNode): Problem | null {
   let found: Problem | null = null;
   const fields: string[] = [];
   visit(document, {

@@ -210,6 +210,15 @@ export function measureOperation(
  * can run before validation.
  */
 export function maxSameNameFieldCount(document: DocumentNode): number {
+  let worst = sameNameCounts.get(document);
+  if (worst === undefined) sameNameCounts.set(document, (worst = countSameNameFields(document)));
+  return worst;
+}
+
+/** Per document: yoga's parser cache hands every request with the same text the same DocumentNode. */
+const sameNameCounts = new WeakMap<DocumentNode, number>();
+
+function countSameNameFields(document: DocumentNode): number {
   let worst = 0;
   const countSet = (set: SelectionSetNode) => {
     const counts = new Map<string, number>();

@@ -47,6 +47,8 @@ export interface TestCluster {
   createNodes(count: number, gpus: number, prefix?: string): Promise<string[]>;
   /** Log tails of every component (for failure messages). */
   logs(): string;
+  /** Process id of each running component (etcd, kube-apiserver, …), for CPU figures. */
+  pids(): Record<string, number>;
   stop(): Promise<void>;
 }
 
@@ -222,6 +224,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       binDir,
       kubeConfig: kc,
       logs,
+      pids: () => Object.fromEntries(procs.filter((p) => p.child.pid !== undefined && p.child.exitCode === null).map((p) => [p.name, p.child.pid!])),
       async createNamespace(name: string) {
         const core = kc().makeApiClient(k8s.CoreV1Api);
         await core.createNamespace({ body: { metadata: { name } } });

@@ -2,6 +2,7 @@
  * The executor contract (workers/executors/contract.ts) against a real control plane with KWOK
  * fake GPU nodes. Pods "run" as test/k8s/kwok-sim.ts says; the contract's fixtures are unchanged.
  */
+import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { executorContract } from '../../workers/executors/contract';
@@ -37,7 +38,10 @@ executorContract('kubernetes', async () => {
   return {
     executor,
     cleanup: async () => {
+      // Every wait() of the case has resolved by now: none may still hold a listener.
+      const left = executor.pendingWaits;
       await executor.close();
+      assert.equal(left, 0, 'wait() listeners left behind');
     },
     // A second start would be a second pod (the Job has backoffLimit 0) or a second Job.
     runsOf: async (launch) => (await podsOf(launch.executionId)).length,

@@ -49,8 +49,19 @@ export function kwokAnnotations(options: { timeScale?: number; minMs?: number } 
 export function withSimulatedIngest(
   inner: KubernetesExecutor,
   options: { tokenOf?: (launch: JobLaunch) => Promise<string> } = {},
-): Executor & { inner: KubernetesExecutor } {
+): Executor & { inner: KubernetesExecutor; wait: NonNullable<Executor['wait']> } {
   const sim = new SimulatedExecutor();
+  // What the pod would have done before exiting 0: post its points and result. The simulated
+  // execution is `running` until its POSTs are done: status() callers poll again, wait() callers
+  // wait for the POSTs.
+  const pushOnSuccess = async (ref: ExecutionRef, st: ExecutionStatus, signal?: AbortSignal): Promise<ExecutionStatus> => {
+    const launch = ref.handle.simLaunch as JobLaunch | undefined;
+    if (st.state !== 'succeeded' || !launch) return st;
+    const env = { ...launch.env };
+    if (options.tokenOf) env.LADDER_INGEST_TOKEN = await options.tokenOf(launch);
+    const simRef = await sim.submit({ ...launch, env, config: { ...launch.config, step_sleep: 0, fail_attempts: 0 } });
+    return signal ? sim.wait(simRef, signal) : sim.status(simRef);
+  };
   return {
     name: inner.name,
     inner,
@@ -58,15 +69,8 @@ export function withSimulatedIngest(
       const ref = await inner.submit(launch);
       return { ...ref, handle: { ...ref.handle, simLaunch: launch } };
     },
-    async status(ref: ExecutionRef): Promise<ExecutionStatus> {
-      const st = await inner.status(ref);
-      const launch = ref.handle.simLaunch as JobLaunch | undefined;
-      if (st.state !== 'succeeded' || !launch) return st;
-      const env = { ...launch.env };
-      if (options.tokenOf) env.LADDER_INGEST_TOKEN = await options.tokenOf(launch);
-      const simRef = await sim.submit({ ...launch, env, config: { ...launch.config, step_sleep: 0, fail_attempts: 0 } });
-      return sim.status(simRef);
-    },
+    status: async (ref) => pushOnSuccess(ref, await inner.status(ref)),
+    wait: async (ref, signal) => pushOnSuccess(ref, await inner.wait(ref, signal), signal),
     cancel: (ref) => inner.cancel(ref),
     logs: (ref, n) => inner.logs(ref, n),
   };

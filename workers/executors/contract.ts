@@ -9,6 +9,9 @@
  * `runsOf` and `leftRunning` look past the executor's own bookkeeping (processes, Jobs and pods,
  * the simulation's internals): a status() that says "cancelled" or a submit() that returns an
  * equal ref proves nothing about what actually ran.
+ *
+ * The `wait` cases run where the executor offers wait(), and are skipped (with that reason)
+ * where it does not.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -144,6 +147,30 @@ export function aLaunch(): LaunchBuilder {
 /** A job that runs until cancelled (but stops within ~0.2 s of SIGTERM). */
 const LONG_CONFIG = { steps: 10_000, step_sleep: 0.2 };
 
+/** Upper bound on any wait() that should end: a hang fails the case instead of stalling the suite. */
+const WAIT_LIMIT_MS = 30_000;
+/**
+ * How much later than a 50 ms status() poller wait() may see a job end. Generous for a loaded
+ * machine, and still far below what a fallback poll of several seconds would take.
+ */
+const PROMPT_MS = 1_500;
+/** "At once" for a wait() on a job that is already over (no job has to end, nothing to learn). */
+const AT_ONCE_MS = 1_000;
+
+/** wait() that must end by itself within WAIT_LIMIT_MS (a timed-out wait may still look terminal). */
+async function waitBounded(executor: Executor, ref: ExecutionRef): Promise<ExecutionStatus> {
+  const signal = AbortSignal.timeout(WAIT_LIMIT_MS);
+  const status = await executor.wait!(ref, signal);
+  assert.equal(signal.aborted, false, `wait() of ${ref.executionId} did not end within ${WAIT_LIMIT_MS} ms; last ${JSON.stringify(status)}`);
+  return status;
+}
+
+/** Resolves (never rejects) once `p` settles, with how long that took from `since`. */
+async function timed<T>(p: Promise<T>, since = performance.now()): Promise<{ value: T; ms: number }> {
+  const value = await p;
+  return { value, ms: performance.now() - since };
+}
+
 export function executorContract(name: string, setup: () => Promise<ContractSetup>): void {
   describe(`executor contract: ${name}`, () => {
     let ctx: ContractSetup;
@@ -259,6 +286,103 @@ export function executorContract(name: string, setup: () => Promise<ContractSetu
       assert.equal(status.state, 'failed');
       assert.equal(status.retryable, true);
       assert.equal(status.reason, 'unknown-execution');
+    });
+
+    it('wait resolves with the terminal status of jobs that exit 0, 1 and 2', { timeout: 120_000 }, async (t) => {
+      if (!ctx.executor.wait) return t.skip('this executor offers no wait()');
+      // Still running when wait() starts (the simulated executor runs them at 1/100 speed or faster).
+      const ok = await ctx.executor.submit(aLaunch().withConfig({ steps: 5, step_sleep: 0.2 }).build());
+      const crash = await ctx.executor.submit(aLaunch().withConfig({ steps: 6, step_sleep: 0.2, fail_attempts: 1 }).build());
+      const bad = await ctx.executor.submit(aLaunch().withConfig({ no_such_knob: 1 }).build());
+      const [s0, s1, s2] = await Promise.all([ok, crash, bad].map((ref) => waitBounded(ctx.executor, ref)));
+      assert.equal(s0!.state, 'succeeded', JSON.stringify(s0));
+      assert.deepEqual([s1!.state, s1!.retryable], ['failed', true], JSON.stringify(s1));
+      assert.notEqual(s1!.reason, 'bad-config');
+      assert.deepEqual([s2!.state, s2!.reason, s2!.retryable], ['failed', 'bad-config', false], JSON.stringify(s2));
+      // What wait() said is what status() says.
+      for (const [ref, s] of [[ok, s0], [crash, s1], [bad, s2]] as const) {
+        assert.equal((await ctx.executor.status(ref)).state, s!.state);
+      }
+    });
+
+    it('wait sees a job end about as soon as a fast status() poll does', { timeout: 120_000 }, async (t) => {
+      if (!ctx.executor.wait) return t.skip('this executor offers no wait()');
+      // Several jobs, so that a wait() that only polls slowly cannot be lucky every time.
+      const lateness: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const ref = await ctx.executor.submit(aLaunch().withConfig({ steps: 5, step_sleep: 0.02 }).build());
+        let polledAt: number | undefined;
+        let stop = false;
+        const poller = (async () => {
+          while (!stop) {
+            if (isTerminal(await ctx.executor.status(ref))) {
+              polledAt = performance.now();
+              return;
+            }
+            await sleep(50);
+          }
+        })();
+        const waited = await timed(waitBounded(ctx.executor, ref), 0);
+        const bound = performance.now() + WAIT_LIMIT_MS;
+        while (polledAt === undefined && performance.now() < bound) await sleep(20);
+        stop = true;
+        await poller;
+        assert.equal(waited.value.state, 'succeeded', JSON.stringify(waited.value));
+        assert.ok(polledAt !== undefined, 'the status() poll never saw the job end');
+        lateness.push(waited.ms - polledAt);
+      }
+      t.diagnostic(`wait() minus a 50 ms status() poll, ms: ${lateness.map((ms) => ms.toFixed(1)).join(', ')}`);
+      for (const ms of lateness) assert.ok(ms < PROMPT_MS, `wait() resolved ${ms.toFixed(0)} ms after a 50 ms status() poll saw the end`);
+    });
+
+    it('wait resolves at once on a job that is already over, and on an unknown one', { timeout: 60_000 }, async (t) => {
+      if (!ctx.executor.wait) return t.skip('this executor offers no wait()');
+      const ref = await ctx.executor.submit(aLaunch().withConfig({ steps: 3 }).build());
+      assert.equal((await waitForTerminal(ctx.executor, ref)).state, 'succeeded');
+      const again = await timed(waitBounded(ctx.executor, ref));
+      assert.equal(again.value.state, 'succeeded');
+      assert.ok(again.ms < AT_ONCE_MS, `wait() on a finished job took ${again.ms.toFixed(0)} ms`);
+      const unknown: ExecutionRef = { executor: ctx.executor.name, executionId: `never-submitted-${randomUUID().slice(0, 8)}-a1`, handle: {} };
+      const u = await timed(waitBounded(ctx.executor, unknown));
+      assert.deepEqual([u.value.state, u.value.reason, u.value.retryable], ['failed', 'unknown-execution', true]);
+      assert.ok(u.ms < AT_ONCE_MS, `wait() on an unknown execution took ${u.ms.toFixed(0)} ms`);
+    });
+
+    it('an aborted wait resolves with a non-terminal status and leaves the job running', { timeout: 60_000 }, async (t) => {
+      if (!ctx.executor.wait) return t.skip('this executor offers no wait()');
+      const ref = await ctx.executor.submit(aLaunch().withConfig(LONG_CONFIG).build());
+      await waitForStatus(ctx.executor, ref, (s) => s.state === 'running' || isTerminal(s), 15_000);
+      // Aborted while waiting.
+      const controller = new AbortController();
+      const pending = ctx.executor.wait(ref, controller.signal);
+      await sleep(200);
+      controller.abort();
+      const s = await pending;
+      assert.equal(isTerminal(s), false, `aborted wait: ${JSON.stringify(s)}`);
+      // Aborted before it began.
+      const pre = await ctx.executor.wait(ref, AbortSignal.abort());
+      assert.equal(isTerminal(pre), false, `pre-aborted wait: ${JSON.stringify(pre)}`);
+      assert.equal((await ctx.executor.status(ref)).state, 'running');
+      assert.equal(await ctx.leftRunning(ref), true, 'an aborted wait stopped the job');
+      await ctx.executor.cancel(ref);
+    });
+
+    it('wait resolves cancelled when the job is cancelled, during the wait or before it', { timeout: 60_000 }, async (t) => {
+      if (!ctx.executor.wait) return t.skip('this executor offers no wait()');
+      const ref = await ctx.executor.submit(aLaunch().withConfig(LONG_CONFIG).build());
+      await waitForStatus(ctx.executor, ref, (s) => s.state === 'running' || isTerminal(s), 15_000);
+      await sleep(300); // the Python job installs its SIGTERM handler at start
+      const during = timed(waitBounded(ctx.executor, ref), 0);
+      await ctx.executor.cancel(ref);
+      // The reference: when a 50 ms status() poll sees the cancel.
+      await waitForTerminal(ctx.executor, ref, 15_000);
+      const polledAt = performance.now();
+      const { value: s, ms: waitedAt } = await during;
+      assert.equal(s.state, 'cancelled', JSON.stringify(s));
+      assert.ok(waitedAt - polledAt < PROMPT_MS, `wait() saw the cancel ${(waitedAt - polledAt).toFixed(0)} ms after a status() poll did`);
+      const after = await timed(waitBounded(ctx.executor, ref));
+      assert.equal(after.value.state, 'cancelled', JSON.stringify(after.value));
+      assert.ok(after.ms < AT_ONCE_MS, `wait() after the cancel took ${after.ms.toFixed(0)} ms`);
     });
 
     it('logs (when offered) show why a job failed, tail the end, and resolve for unknown executions', async (t) => {

@@ -84,6 +84,27 @@ describe('kubernetes executor (no cluster)', () => {
     assert.ok(!JSON.stringify(job).includes('sekret'), 'the token is not in the Job');
   });
 
+  it('one Secret per attempt: the config as the only file at /config, the token only as env', () => {
+    const ex = new KubernetesExecutor({ kubeConfig: kc(), namespace: 'ml', image: IMAGE });
+    const launch = aLaunch().withConfig({ steps: 7, lr: 0.5 }).withEnv({ LADDER_INGEST_TOKEN: 'sekret' }).build();
+    const job = ex.jobManifest(launch);
+    const name = job.metadata!.name!;
+    const pod = job.spec!.template.spec!;
+    // No ConfigMap anywhere: every volume is the Secret or a scratch/checkpoint dir.
+    assert.ok(!pod.volumes!.some((v) => v.configMap), 'no ConfigMap volume');
+    const config = pod.volumes!.find((v) => v.name === 'config')!;
+    assert.equal(config.secret!.secretName, name);
+    assert.deepEqual(config.secret!.items, [{ key: 'config.json', path: 'config.json' }], 'only the config is mounted, not the token');
+    assert.ok(pod.containers[0]!.volumeMounts!.some((m) => m.name === 'config' && m.mountPath === '/config' && m.readOnly));
+    const secret = ex.secretManifest(launch, { ...job, metadata: { ...job.metadata, uid: 'u-1' } });
+    assert.equal(secret.metadata!.name, name);
+    assert.deepEqual(JSON.parse(secret.stringData!['config.json']!), { steps: 7, lr: 0.5 });
+    assert.equal(secret.stringData!['ingest-token'], 'sekret');
+    const [owner] = secret.metadata!.ownerReferences!;
+    assert.deepEqual([owner!.kind, owner!.name, owner!.uid, owner!.controller], ['Job', name, 'u-1', true]);
+    assert.equal(secret.metadata!.labels!['app.kubernetes.io/managed-by'], 'ladder');
+  });
+
   it('reads its options from the environment', () => {
     const o = kubernetesOptionsFromEnv({
       LADDER_K8S_NAMESPACE: 'ml',

@@ -1,21 +1,27 @@
 /**
  * KubernetesExecutor: one `batch/v1` Job per trial attempt.
  *
- * Objects per attempt (all in `namespace`, all named `jobNameFor(executionId)`):
+ * Objects per attempt (both in `namespace`, both named `jobNameFor(executionId)`):
  * - the Job (`backoffLimit: 0`: Temporal owns retries; `restartPolicy: Never`;
  *   `activeDeadlineSeconds` from the trial's timeout; `ttlSecondsAfterFinished`; a
  *   `podFailurePolicy` whose rule 0 matches the `DisruptionTarget` pod condition (preemption,
  *   eviction) and rule 1 exit code 2 (bad config), both `FailJob` by default so that the Job's
  *   Failed condition says which one happened);
- * - a ConfigMap with `config.json` (mounted at /config), owned by the Job;
- * - a Secret with the per-trial ingest token (env `LADDER_INGEST_TOKEN` from `secretKeyRef`,
- *   never plain text in the pod spec), owned by the Job.
- * Owner references make the garbage collector delete both with the Job (cancel, TTL).
+ * - ONE Secret, owned by the Job, holding `config.json` (mounted alone at /config) and the
+ *   per-trial ingest token (env `LADDER_INGEST_TOKEN` from `secretKeyRef`, never plain text in
+ *   the pod spec, never in a ConfigMap, not mounted as a file). One Secret instead of a ConfigMap
+ *   plus a Secret is a third fewer API writes per attempt (test/k8s/README.md has the figures).
+ * The owner reference makes the garbage collector delete the Secret with the Job (cancel, TTL).
  *
  * Idempotency: the name is derived from the execution id alone (sanitised to DNS-1123, ≤ 63
  * characters, with a stable hash suffix), so a retried submit gets 409 AlreadyExists and reads
- * the Job that is there. ConfigMap and Secret are created after the Job (they need its uid);
- * both tolerate 409, so a submit interrupted between the two calls is completed by the next.
+ * the Job that is there. The Secret is created after the Job (it needs the Job's uid) and
+ * tolerates 409, so a submit interrupted between the two calls is completed by the next; until
+ * then the pod waits for its Secret (the kubelet retries the mount).
+ *
+ * Connections: API calls share one keep-alive HTTPS agent (`keepAliveApi`). The client library
+ * makes a new agent, so a new TLS handshake with the client certificate, for every request;
+ * that handshake was most of the CPU per Job.
  *
  * Status comes from ONE informer on Jobs and ONE on Pods per executor (list + watch with
  * resourceVersion resume, relist on 410; restarted after errors), filtered by the label
@@ -37,8 +43,12 @@
  * - a ready pod (or `status.ready > 0`) → running; otherwise pending (unscheduled, suspended by
  *   Kueue, pulling the image...).
  * Terminal statuses are remembered, so a Job removed later by its TTL still reads as it ended.
+ *
+ * `wait` resolves from the same informer events (plus a slow re-check for the time-based rules:
+ * the image-pull grace), so an attempt's end is seen within one watch event, not a poll.
  */
 import { createHash } from 'node:crypto';
+import * as https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 import {
   type ExecutionRef,
@@ -55,6 +65,8 @@ export const MANAGED_BY_VALUE = 'ladder';
 export const EXECUTION_ID_ANNOTATION = 'ladder.dev/execution-id';
 export const KUEUE_QUEUE_LABEL = 'kueue.x-k8s.io/queue-name';
 export const JOB_CONTAINER = 'job';
+export const SECRET_CONFIG_KEY = 'config.json';
+export const SECRET_TOKEN_KEY = 'ingest-token';
 const JOB_NAME_LABELS = ['batch.kubernetes.io/job-name', 'job-name'];
 
 export type CheckpointVolume =
@@ -94,6 +106,40 @@ export interface KubernetesExecutorOptions {
   podAnnotations?: (launch: JobLaunch) => Record<string, string>;
   /** Python module run in the image. Default `ladder_jobs`. */
   jobModule?: string;
+  /** Most concurrent API connections (kept alive, reused). Default 64. */
+  maxSockets?: number;
+  /** How often `wait` re-checks without an event (time-based rules, e.g. the image-pull grace). Default 5000. */
+  waitRecheckMs?: number;
+}
+
+/**
+ * An API client like `kc.makeApiClient(type)` whose requests reuse `agent`'s kept-alive
+ * connections. Authentication still runs per request (bearer tokens that rotate, exec plugins);
+ * only the agent the library would make anew each time is replaced, and not behind a proxy
+ * (the proxy agent is left as it is).
+ */
+export function keepAliveApi<T extends k8s.ApiType>(
+  kc: k8s.KubeConfig,
+  apiClientType: new (config: k8s.Configuration) => T,
+  maxSockets = 64,
+): T {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('kubeConfig: no current cluster');
+  let agent: https.Agent | undefined;
+  const auth: k8s.SecurityAuthentication = {
+    getName: () => 'ladder-keep-alive',
+    async applySecurityAuthentication(context) {
+      await kc.applySecurityAuthentication(context);
+      const made = context.getAgent();
+      if (cluster.proxyUrl || !(made instanceof https.Agent)) return;
+      // The TLS material (CA, client certificate) is what kc put on its agent.
+      agent ??= new https.Agent({ ...made.options, keepAlive: true, maxSockets });
+      context.setAgent(agent);
+    },
+  };
+  return new apiClientType(
+    k8s.createConfiguration({ baseServer: new k8s.ServerConfiguration(cluster.server, {}), authMethods: { default: auth } }),
+  );
 }
 
 export interface KubernetesHandle {
@@ -160,6 +206,8 @@ export class KubernetesExecutor implements Executor {
   private readonly cancelled = new Set<string>();
   /** Jobs the informer saw deleted while not terminal (and not cancelled by us). */
   private readonly vanished = new Set<string>();
+  /** `wait` callers per Job name, woken by informer events of the Job or its pods. */
+  private readonly waiters = new Map<string, Set<() => void>>();
   /** Number of Jobs this executor created (not the 409 repeats); for tests and figures. */
   createdCount = 0;
 
@@ -174,8 +222,20 @@ export class KubernetesExecutor implements Executor {
       this.kc = new k8s.KubeConfig();
       this.kc.loadFromDefault();
     }
-    this.batch = this.kc.makeApiClient(k8s.BatchV1Api);
-    this.core = this.kc.makeApiClient(k8s.CoreV1Api);
+    this.batch = keepAliveApi(this.kc, k8s.BatchV1Api, options.maxSockets);
+    this.core = keepAliveApi(this.kc, k8s.CoreV1Api, options.maxSockets);
+  }
+
+  /** How many `wait` calls are pending (tests: no listener is left behind). */
+  get pendingWaits(): number {
+    let n = 0;
+    for (const set of this.waiters.values()) n += set.size;
+    return n;
+  }
+
+  private wake(jobName: string): void {
+    const set = this.waiters.get(jobName);
+    if (set) for (const fn of [...set]) fn();
   }
 
   // ---------------------------------------------------------------- informers
@@ -208,7 +268,9 @@ export class KubernetesExecutor implements Executor {
     );
     const onJob = (job: k8s.V1Job) => {
       const name = job.metadata?.name;
-      if (name) this.recent.delete(name);
+      if (!name) return;
+      this.recent.delete(name);
+      this.wake(name);
     };
     jobs.on('add', onJob);
     jobs.on('update', onJob);
@@ -216,9 +278,13 @@ export class KubernetesExecutor implements Executor {
       const name = job.metadata?.name;
       if (!name) return;
       this.recent.delete(name);
-      if (this.cancelled.has(name)) return;
-      if (jobFinished(job)) this.remember(name, this.statusOf(job));
-      else this.vanished.add(name);
+      if (!this.cancelled.has(name)) {
+        if (jobFinished(job)) this.remember(name, this.statusOf(job));
+        else this.vanished.add(name);
+      }
+      // The outcome is settled (remembered, cancelled or vanished): the pods are not needed.
+      this.pods.delete(name);
+      this.wake(name);
     });
     const onPod = (pod: k8s.V1Pod) => {
       const jobName = JOB_NAME_LABELS.map((l) => pod.metadata?.labels?.[l]).find(Boolean);
@@ -227,10 +293,19 @@ export class KubernetesExecutor implements Executor {
       let track = this.pods.get(jobName);
       if (!track) this.pods.set(jobName, (track = { pods: new Map() }));
       track.pods.set(podName, pod); // kept after delete: the last state tells why it ended
+      this.wake(jobName);
     };
     pods.on('add', onPod);
     pods.on('update', onPod);
-    pods.on('delete', onPod);
+    pods.on('delete', (pod) => {
+      const jobName = JOB_NAME_LABELS.map((l) => pod.metadata?.labels?.[l]).find(Boolean);
+      // A pod outliving its Job (garbage collection): nothing will read it again.
+      if (jobName && !this.cachedJob(jobName) && (this.terminal.has(jobName) || this.cancelled.has(jobName) || this.vanished.has(jobName))) {
+        this.pods.delete(jobName);
+        return;
+      }
+      onPod(pod);
+    });
     for (const inf of [jobs, pods] as const) {
       inf.on('error', () => {
         // The watch broke (API server restart, network): resume after a pause. The ListWatch
@@ -304,34 +379,28 @@ export class KubernetesExecutor implements Executor {
   }
 
   private async ensureOwnedObjects(launch: JobLaunch, job: k8s.V1Job): Promise<void> {
-    const name = job.metadata!.name!;
-    const metadata = (): k8s.V1ObjectMeta => ({
-      name,
-      namespace: this.namespace,
-      labels: this.labelsFor(launch),
-      ownerReferences: [this.ownerRef(job)],
-    });
-    const ignore409 = (e: unknown) => {
+    try {
+      await this.core.createNamespacedSecret({ namespace: this.namespace, body: this.secretManifest(launch, job) });
+    } catch (e) {
       if (apiCode(e) !== 409) throw e;
+    }
+  }
+
+  /** The attempt's one Secret: the config (mounted as a file) and the ingest token (env only). */
+  secretManifest(launch: JobLaunch, job: k8s.V1Job): k8s.V1Secret {
+    return {
+      metadata: {
+        name: job.metadata!.name!,
+        namespace: this.namespace,
+        labels: this.labelsFor(launch),
+        ownerReferences: [this.ownerRef(job)],
+      },
+      type: 'Opaque',
+      stringData: {
+        [SECRET_CONFIG_KEY]: JSON.stringify(launch.config),
+        [SECRET_TOKEN_KEY]: launch.env.LADDER_INGEST_TOKEN ?? '',
+      },
     };
-    await Promise.all([
-      this.core
-        .createNamespacedConfigMap({
-          namespace: this.namespace,
-          body: { metadata: metadata(), data: { 'config.json': JSON.stringify(launch.config) } },
-        })
-        .catch(ignore409),
-      this.core
-        .createNamespacedSecret({
-          namespace: this.namespace,
-          body: {
-            metadata: metadata(),
-            type: 'Opaque',
-            stringData: { 'ingest-token': launch.env.LADDER_INGEST_TOKEN ?? '' },
-          },
-        })
-        .catch(ignore409),
-    ]);
   }
 
   private labelsFor(launch: JobLaunch): Record<string, string> {
@@ -358,7 +427,7 @@ export class KubernetesExecutor implements Executor {
       if (k === 'LADDER_INGEST_TOKEN') continue;
       env.push({ name: k, value: v });
     }
-    env.push({ name: 'LADDER_INGEST_TOKEN', valueFrom: { secretKeyRef: { name: jobName, key: 'ingest-token' } } });
+    env.push({ name: 'LADDER_INGEST_TOKEN', valueFrom: { secretKeyRef: { name: jobName, key: SECRET_TOKEN_KEY } } });
     env.push({ name: 'LADDER_CHECKPOINT_DIR', value: `/checkpoints/${labelValue(launch.trialId)}` });
     env.push({ name: 'LADDER_OUTPUT_DIR', value: '/output' });
     const cp = o.checkpoint ?? { type: 'emptyDir' };
@@ -423,7 +492,8 @@ export class KubernetesExecutor implements Executor {
               },
             ],
             volumes: [
-              { name: 'config', configMap: { name: jobName } },
+              // Only the config is a file; the token stays out of the filesystem.
+              { name: 'config', secret: { secretName: jobName, items: [{ key: SECRET_CONFIG_KEY, path: 'config.json' }] } },
               checkpointVolume,
               { name: 'output', emptyDir: {} },
               { name: 'dshm', emptyDir: { medium: 'Memory' } },
@@ -555,7 +625,68 @@ export class KubernetesExecutor implements Executor {
     const current = await this.status(ref);
     if (isTerminal(current)) return; // finished (or unknown): nothing to stop
     this.cancelled.add(jobName);
+    this.wake(jobName);
     await this.deleteJob(jobName, namespace);
+  }
+
+  async wait(ref: ExecutionRef, signal: AbortSignal): Promise<ExecutionStatus> {
+    await this.start();
+    const { jobName } = this.handleOf(ref);
+    const first = await this.status(ref);
+    if (isTerminal(first) || signal.aborted) return first;
+    return new Promise<ExecutionStatus>((resolve, reject) => {
+      let last = first;
+      let settled = false;
+      let checking = false;
+      let again = false;
+      let set = this.waiters.get(jobName);
+      if (!set) this.waiters.set(jobName, (set = new Set()));
+      const done = (end: () => void) => {
+        if (settled) return;
+        settled = true;
+        set.delete(check);
+        if (set.size === 0 && this.waiters.get(jobName) === set) this.waiters.delete(jobName);
+        clearInterval(timer);
+        signal.removeEventListener('abort', onAbort);
+        end();
+      };
+      // One status() at a time per waiter; events arriving meanwhile cause one more.
+      const check = () => {
+        if (settled) return;
+        if (checking) {
+          again = true;
+          return;
+        }
+        checking = true;
+        this.status(ref).then(
+          (st) => {
+            checking = false;
+            last = st;
+            if (isTerminal(st)) done(() => resolve(st));
+            else if (again) {
+              again = false;
+              check();
+            }
+          },
+          (e: unknown) => {
+            checking = false;
+            done(() => reject(e));
+          },
+        );
+      };
+      const onAbort = () => {
+        // The contract: abort resolves with the current status, never rejects.
+        this.status(ref).then(
+          (st) => done(() => resolve(st)),
+          () => done(() => resolve(last)),
+        );
+      };
+      set.add(check);
+      const timer = setInterval(check, this.opts.waitRecheckMs ?? 5000);
+      timer.unref();
+      signal.addEventListener('abort', onAbort, { once: true });
+      check(); // an event may have come between the first status and the listener
+    });
   }
 
   private async deleteJob(jobName: string, namespace: string): Promise<void> {

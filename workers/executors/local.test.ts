@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { getEventListeners, setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,7 +9,7 @@ import { promisify } from 'node:util';
 
 import { aLaunch, executorContract, waitForStatus, waitForTerminal } from './contract';
 import { LocalExecutor, type LocalExecutorOptions, processGroupAlive, REPO_ROOT } from './local';
-import type { ExecutionRef } from './types';
+import { type ExecutionRef, isTerminal } from './types';
 
 const tempRoots: string[] = [];
 
@@ -137,7 +138,8 @@ describe('LocalExecutor', () => {
     // The job outlived the process that started it.
     const running = await newWorker.status(ref);
     assert.equal(running.state, 'running', JSON.stringify(running));
-    const status = await waitForTerminal(newWorker, ref, 60_000);
+    // wait() of the new worker follows a job it did not spawn (files and the safety poll).
+    const status = await newWorker.wait(ref, AbortSignal.timeout(60_000));
     assert.equal(status.state, 'failed', await newWorker.logs(ref));
     assert.equal(status.exitCode, 1);
     assert.equal(status.retryable, true);
@@ -289,5 +291,95 @@ describe('LocalExecutor', () => {
     await assert.rejects(executor.submit(launch), /invalid executionId/);
     const status = await executor.status({ executor: 'local', executionId: '../escape', handle: {} });
     assert.equal(status.reason, 'unknown-execution');
+  });
+});
+
+describe('LocalExecutor.wait', { timeout: 180_000 }, () => {
+  /** Far beyond how long the event-driven paths take; a wait that needs the safety poll hits it. */
+  const WAIT_BOUND_MS = 10_000;
+  const bounded = () => AbortSignal.timeout(WAIT_BOUND_MS);
+  const count = (kind: string) => process.getActiveResourcesInfo().filter((r) => r === kind).length;
+
+  it('for its own job, resolves on the process exit even when the job leaves no exit file', async () => {
+    // A 60 s safety poll: only the exit event can end this wait within the bound.
+    const executor = newExecutor({ waitPollMs: 60_000 });
+    const ref = await executor.submit(aLaunch().withConfig(LONG).build());
+    await waitForStatus(executor, ref, (s) => s.state === 'running');
+    const signal = bounded();
+    const waiting = executor.wait(ref, signal);
+    process.kill(-pidOf(ref), 'SIGKILL'); // the wrapper dies too: no `exit` file, no file event
+    const status = await waiting;
+    assert.equal(signal.aborted, false, 'only the time limit ended the wait');
+    assert.deepEqual([status.state, status.reason, status.retryable], ['failed', 'lost', true], JSON.stringify(status));
+    assert.equal(executor.pendingWaits, 0);
+  });
+
+  it("for another worker's job, resolves when the exit file appears, without waiting for the poll", async () => {
+    const runRoot = newRunRoot();
+    const starter = new LocalExecutor({ runRoot, gpus: [] });
+    const ref = await starter.submit(aLaunch().withConfig({ steps: 10, step_sleep: 0.1, fail_attempts: 1 }).build());
+    // A separate instance did not spawn the job: it has only the files to go by.
+    const follower = new LocalExecutor({ runRoot, gpus: [], waitPollMs: 60_000 });
+    assert.equal(isTerminal(await follower.status(ref)), false, 'the job ended before the follower waited');
+    const signal = bounded();
+    const status = await follower.wait(ref, signal);
+    assert.equal(signal.aborted, false, 'only the time limit ended the wait');
+    assert.deepEqual([status.state, status.exitCode, status.reason], ['failed', 1, 'exit 1'], JSON.stringify(status));
+    assert.equal(follower.pendingWaits, 0);
+  });
+
+  it("for another worker's job that dies leaving nothing, the safety poll resolves it as lost", async () => {
+    const runRoot = newRunRoot();
+    const starter = new LocalExecutor({ runRoot, gpus: [] });
+    const ref = await starter.submit(aLaunch().withConfig(LONG).build());
+    await waitForStatus(starter, ref, (s) => s.state === 'running');
+    const follower = new LocalExecutor({ runRoot, gpus: [], waitPollMs: 200 });
+    const signal = bounded();
+    const waiting = follower.wait(ref, signal);
+    process.kill(-pidOf(ref), 'SIGKILL');
+    const status = await waiting;
+    assert.equal(signal.aborted, false, 'only the time limit ended the wait');
+    assert.deepEqual([status.state, status.reason], ['failed', 'lost'], JSON.stringify(status));
+  });
+
+  it('10,000 aborted waits, on its own job and on a foreign one, leave no listener, watcher or timer', async () => {
+    const executor = newExecutor();
+    const ref = await executor.submit(aLaunch().withConfig(LONG).build());
+    await waitForStatus(executor, ref, (s) => s.state === 'running');
+    const follower = new LocalExecutor({ runRoot: executor.runRoot, gpus: [] });
+    const before = { timers: count('Timeout'), watchers: count('FSEventWrap') };
+    for (const waiter of [executor, follower]) {
+      for (let i = 0; i < 10_000; i++) {
+        const controller = new AbortController();
+        const pending = waiter.wait(ref, controller.signal);
+        await new Promise((r) => setImmediate(r)); // past the subscriptions
+        assert.equal(waiter.pendingWaits, 1);
+        controller.abort();
+        const s = await pending;
+        if (s.state !== 'running') assert.fail(`wait ${i}: ${JSON.stringify(s)}`);
+      }
+      assert.equal(waiter.pendingWaits, 0);
+    }
+    assert.deepEqual({ timers: count('Timeout'), watchers: count('FSEventWrap') }, before);
+    await executor.cancel(ref);
+  });
+
+  it('many waits sharing one long-lived signal leave no listener on it once the job ends', async () => {
+    const executor = newExecutor();
+    const ref = await executor.submit(aLaunch().withConfig(LONG).build());
+    await waitForStatus(executor, ref, (s) => s.state === 'running');
+    const follower = new LocalExecutor({ runRoot: executor.runRoot, gpus: [] });
+    const shared = new AbortController();
+    setMaxListeners(0, shared.signal); // thousands of listeners on purpose: the count is asserted below
+    const waits = [
+      ...Array.from({ length: 5_000 }, () => executor.wait(ref, shared.signal)),
+      ...Array.from({ length: 500 }, () => follower.wait(ref, shared.signal)),
+    ];
+    assert.equal(getEventListeners(shared.signal, 'abort').length, waits.length);
+    await executor.cancel(ref);
+    const statuses = await Promise.all(waits);
+    assert.ok(statuses.every((s) => s.state === 'cancelled'), JSON.stringify(statuses.find((s) => s.state !== 'cancelled')));
+    assert.equal(getEventListeners(shared.signal, 'abort').length, 0);
+    assert.equal(executor.pendingWaits + follower.pendingWaits, 0);
   });
 });

@@ -24,8 +24,16 @@
  * and then writes python's exit code to `exit` (via `exit.tmp` + `mv`), so the exit code survives
  * the death of the worker. SIGTERM to the group reaches python (which checkpoints and exits 143);
  * the wrapper traps TERM so that it still records that exit code.
+ *
+ * `wait()` learns of an exit without polling. For a job this instance spawned, the wrapper's exit
+ * event is the signal (the wrapper writes `exit` before it exits, so status() is terminal by
+ * then). For a job some other instance or an earlier worker started, an `fs.watch` on the
+ * execution folder reports the rename that creates `exit` (or `cancelled`); a slow safety poll
+ * (`waitPollMs`) covers what leaves no file behind: a job killed with SIGKILL ("lost"), and file
+ * systems where inotify reports nothing (NFS).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { InvocationError, jobInvocation, type JobInvocation } from './command';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -35,6 +43,7 @@ import {
   type ExecutionStatus,
   type Executor,
   type JobLaunch,
+  isTerminal,
   statusFromExitCode,
 } from './types';
 
@@ -62,6 +71,11 @@ export interface LocalExecutorOptions {
   envPassthrough?: string[];
   /** Where warnings go (GPU requested on a machine without one). Default `console.warn`. */
   warn?: (message: string) => void;
+  /**
+   * Safety poll of wait() for jobs this instance did not spawn, in ms: it only catches deaths that
+   * write no file (SIGKILL) and file systems without inotify, so it can be slow. Default 5000.
+   */
+  waitPollMs?: number;
 }
 
 /** Handle stored in `ExecutionRef.handle` by the local executor. */
@@ -218,6 +232,17 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Files of an execution folder whose appearance can make its status terminal. */
+const STATUS_FILES: ReadonlySet<string> = new Set(['exit', 'cancelled', 'pid']);
+/** First re-check after a spawned wrapper exited without a terminal status (its group still dying). */
+const AFTER_EXIT_RECHECK_MS = 10;
+
+/** A job spawned by this instance: callbacks run once, when its wrapper shell exits. */
+interface LiveChild {
+  child: ChildProcess;
+  onExit: Set<() => void>;
+}
+
 export class LocalExecutor implements Executor {
   readonly name = 'local';
   readonly runRoot: string;
@@ -231,6 +256,10 @@ export class LocalExecutor implements Executor {
   private warnedNoGpu = false;
   /** Serialises submits of this instance (idempotency check + GPU allocation). */
   private submitChain: Promise<unknown> = Promise.resolve();
+  readonly waitPollMs: number;
+  /** Jobs this instance spawned whose wrapper has not exited yet; an entry goes with the exit. */
+  private readonly liveChildren = new Map<string, LiveChild>();
+  private waitsPending = 0;
 
   constructor(options: LocalExecutorOptions = {}) {
     this.runRoot = path.resolve(options.runRoot ?? path.join(REPO_ROOT, '.ladder', 'runs'));
@@ -240,6 +269,12 @@ export class LocalExecutor implements Executor {
     this.gpuOption = options.gpus ? [...options.gpus] : undefined;
     this.envExtra = new Set(options.envPassthrough ?? []);
     this.warn = options.warn ?? ((m) => console.warn(m));
+    this.waitPollMs = Math.max(1, options.waitPollMs ?? 5_000);
+  }
+
+  /** wait() calls that hold a listener, watcher or timer right now (a leak shows here). */
+  get pendingWaits(): number {
+    return this.waitsPending;
   }
 
   /** GPU ids this executor hands out (detected once, lazily). */
@@ -272,6 +307,89 @@ export class LocalExecutor implements Executor {
   }
 
   async status(ref: ExecutionRef): Promise<ExecutionStatus> {
+    return this.statusNow(ref);
+  }
+
+  async wait(ref: ExecutionRef, signal: AbortSignal): Promise<ExecutionStatus> {
+    // Everything up to the subscriptions is synchronous, so no exit event slips in between.
+    const first = this.statusNow(ref);
+    if (isTerminal(first) || signal.aborted) return first;
+    return new Promise<ExecutionStatus>((resolve, reject) => {
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      let watcher: fs.FSWatcher | undefined;
+      const live = this.liveChildren.get(ref.executionId);
+      this.waitsPending++;
+
+      const cleanup = () => {
+        settled = true;
+        this.waitsPending--;
+        signal.removeEventListener('abort', onAbort);
+        if (live) {
+          live.onExit.delete(onExit);
+          if (live.onExit.size === 0) live.child.unref();
+        }
+        if (timer) clearTimeout(timer);
+        timer = undefined;
+        watcher?.close();
+        watcher = undefined;
+      };
+      /** Resolves when the status is terminal (or always, on abort); true when settled. */
+      const check = (always = false): boolean => {
+        if (settled) return true;
+        let status: ExecutionStatus;
+        try {
+          status = this.statusNow(ref);
+        } catch (e) {
+          cleanup();
+          reject(e);
+          return true;
+        }
+        if (!always && !isTerminal(status)) return false;
+        cleanup();
+        resolve(status);
+        return true;
+      };
+      const onAbort = () => check(true);
+      const poll = (delayMs: number, backoff: boolean) => {
+        timer = setTimeout(() => {
+          timer = undefined;
+          if (!check()) poll(backoff ? Math.min(delayMs * 2, this.waitPollMs) : delayMs, backoff);
+        }, delayMs);
+      };
+      /** For a job we did not spawn, or whose group outlived the wrapper: files, then a slow poll. */
+      const watchFiles = (firstDelayMs: number) => {
+        try {
+          watcher = fs.watch(path.join(this.runRoot, 'exec', ref.executionId), { persistent: true }, (_event, name) => {
+            if (name === null || STATUS_FILES.has(String(name))) check();
+          });
+          watcher.on('error', () => {
+            watcher?.close();
+            watcher = undefined; // the poll still runs
+          });
+        } catch {
+          watcher = undefined; // no inotify here (or the folder went away): the poll covers it
+        }
+        // The file may have appeared before the watch started.
+        if (!check()) poll(firstDelayMs, firstDelayMs < this.waitPollMs);
+      };
+      const onExit = () => {
+        // The wrapper wrote `exit` before exiting; without it (SIGKILL), the rest of the group
+        // may still be on its way out, so look again soon, then ever more slowly.
+        if (!check()) watchFiles(AFTER_EXIT_RECHECK_MS);
+      };
+
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (live) {
+        live.onExit.add(onExit);
+        live.child.ref(); // a pending wait keeps the process alive, as a poll timer would
+      } else {
+        watchFiles(this.waitPollMs);
+      }
+    });
+  }
+
+  private statusNow(ref: ExecutionRef): ExecutionStatus {
     const dir = this.knownDir(ref);
     if (!dir) return { state: 'failed', reason: 'unknown-execution', retryable: true };
     const record = this.readRecord(dir);
@@ -383,21 +501,33 @@ export class LocalExecutor implements Executor {
     }
     writeAtomic(path.join(dir, 'launch.json'), `${JSON.stringify(record, null, 2)}\n`, 0o600);
 
-    const env = this.jobEnv(launch, dir, ckptDir, gpus);
+    const invocation = this.invocation(launch, configFile);
+    const env = this.jobEnv(launch, dir, ckptDir, gpus, invocation.env);
     const logFd = fs.openSync(path.join(dir, 'job.log'), 'a');
     let pid: number | undefined;
     try {
-      const child = spawn(
-        '/bin/sh',
-        ['-c', WRAPPER, 'ladder-job', dir, this.python, '-m', 'ladder_jobs', 'run', '--kind', launch.kind, '--config', configFile],
-        { cwd: dir, env, detached: true, stdio: ['ignore', logFd, logFd] },
-      );
+      const child = spawn('/bin/sh', ['-c', WRAPPER, 'ladder-job', dir, ...invocation.argv], {
+        cwd: invocation.cwd ?? dir,
+        env,
+        detached: true,
+        stdio: ['ignore', logFd, logFd],
+      });
       // A failed spawn of /bin/sh itself is reported asynchronously; it then has no pid.
       child.on('error', (err) => {
         fs.appendFileSync(path.join(dir, 'job.log'), `[ladder] spawn failed: ${err.message}\n`);
       });
       pid = child.pid;
       child.unref();
+      if (pid !== undefined) {
+        const live: LiveChild = { child, onExit: new Set() };
+        const id = launch.executionId;
+        this.liveChildren.set(id, live);
+        child.once('exit', () => {
+          this.liveChildren.delete(id);
+          for (const notify of [...live.onExit]) notify();
+          live.onExit.clear();
+        });
+      }
     } finally {
       fs.closeSync(logFd);
     }
@@ -415,11 +545,28 @@ export class LocalExecutor implements Executor {
     return { executor: this.name, executionId, handle: { ...handle } };
   }
 
-  private jobEnv(launch: JobLaunch, dir: string, ckptDir: string, gpus: string[]): NodeJS.ProcessEnv {
+  /**
+   * What the job runs (command.ts). A launch that cannot run as given (a command naming a key
+   * its config lacks, a relative workdir) still becomes an execution: one that prints why and
+   * exits 2, so it ends as a non-retried bad-config failure with the reason in its log, through
+   * the same paths as any job.
+   */
+  private invocation(launch: JobLaunch, configFile: string): JobInvocation {
+    try {
+      return jobInvocation(launch, { target: 'local', configPath: configFile, python: this.python, interpreter: this.python });
+    } catch (err) {
+      if (!(err instanceof InvocationError)) throw err;
+      return { argv: ['/bin/sh', '-c', 'printf "%s\\n" "$1" >&2; exit 2', 'ladder', `[ladder] cannot run: ${err.message}`], env: {} };
+    }
+  }
+
+  private jobEnv(launch: JobLaunch, dir: string, ckptDir: string, gpus: string[], jobEnv: Record<string, string>): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) {
       if (v !== undefined && allowed(k, this.envExtra)) env[k] = v;
     }
+    // The spec's own variables first: Ladder's protocol variables below always win.
+    Object.assign(env, jobEnv);
     env.LADDER_TRIAL_ID = launch.trialId;
     env.LADDER_ATTEMPT = String(launch.attempt);
     Object.assign(env, launch.env);

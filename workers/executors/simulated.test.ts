@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { getEventListeners, setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +19,7 @@ import {
   syntheticFinalLoss,
   syntheticPoint,
 } from './simulated';
+import type { ExecutionRef } from './types';
 
 executorContract('simulated', async () => {
   // Fast: a step_sleep of 0.2 s lasts 2 ms of real time.
@@ -363,4 +365,111 @@ describe('SimulatedExecutor ⇄ the Python synthetic kind', { skip: !STRICT && !
       }
     });
   }
+});
+
+describe('SimulatedExecutor.wait and its memory', { timeout: 120_000 }, () => {
+  const count = (kind: string) => process.getActiveResourcesInfo().filter((r) => r === kind).length;
+
+  it('10,000 executions leave the maps bounded; a pruned one is unknown; unread ones stay', async () => {
+    let now = 1_000_000;
+    const executor = new SimulatedExecutor({ now: () => now, retainMs: 60_000, maxRetained: 100 });
+    // Finished, but nobody read the status yet: these must survive any amount of pruning.
+    const unread = await Promise.all(Array.from({ length: 5 }, () => executor.submit(aLaunch().withConfig({ steps: 1 }).build())));
+    let first: ExecutionRef | undefined;
+    let peak = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const launch = aLaunch().withConfig({ steps: 1 }).build();
+      const ref = await executor.submit(launch);
+      first ??= ref;
+      assert.equal((await executor.wait(ref, AbortSignal.timeout(5_000))).state, 'succeeded');
+      // Within the window a repeated submit finds the execution: nothing starts again.
+      await executor.submit(launch);
+      assert.equal(executor.startsOf(launch.executionId), 1);
+      const stats = executor.memoryStats();
+      peak = Math.max(peak, stats.executions, stats.startsById);
+      now += 1;
+    }
+    assert.ok(peak <= 100 + 5 + 1, `the maps grew to ${peak} entries`);
+    assert.equal(executor.startedCount, 10_005);
+    const pruned = await executor.status(first!);
+    assert.deepEqual([pruned.state, pruned.reason, pruned.retryable], ['failed', 'unknown-execution', true]);
+    // After the time window everything read is gone, whatever the cap.
+    now += 60_001;
+    await executor.status(first!);
+    assert.deepEqual(executor.memoryStats(), { executions: 5, retired: 0, startsById: 5, pendingWaits: 0 });
+    for (const ref of unread) assert.equal((await executor.status(ref)).state, 'succeeded');
+  });
+
+  it('an execution read terminal stays known for retainMs, then is forgotten', async () => {
+    let now = 0;
+    const executor = new SimulatedExecutor({ now: () => now, retainMs: 10_000 });
+    const launch = aLaunch().withConfig({ steps: 1 }).build();
+    const ref = await executor.submit(launch);
+    // A running execution is never pruned, however long ago its status was read.
+    const slow = await executor.submit(aLaunch().withConfig({ steps: 100, step_sleep: 1 }).build());
+    assert.equal((await executor.status(slow)).state, 'running');
+    assert.equal((await executor.status(ref)).state, 'succeeded');
+    now += 10_000;
+    assert.equal((await executor.status(ref)).state, 'succeeded', 'forgotten before the window ended');
+    await executor.submit(launch);
+    assert.equal(executor.startedCount, 2, 'the repeated submit started a run');
+    now += 1;
+    assert.equal((await executor.status(ref)).reason, 'unknown-execution');
+    now += 80_000;
+    assert.equal((await executor.status(slow)).state, 'running');
+    assert.equal(executor.startedCount, 2);
+  });
+
+  it('wait resolves only once the POSTs are done', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const ingest = await startIngest(async (req) => {
+      if (req.url.endsWith('/result')) await held;
+      return 200;
+    });
+    try {
+      const executor = new SimulatedExecutor();
+      const ref = await executor.submit(aLaunch().withEnv({ LADDER_INGEST_URL: ingest.url, LADDER_INGEST_TOKEN: 't' }).build());
+      let settled = false;
+      const signal = AbortSignal.timeout(10_000);
+      const waiting = executor.wait(ref, signal).finally(() => (settled = true));
+      await ingest.arrival((r) => r.url.endsWith('/result'));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(settled, false, 'wait resolved before the result was accepted');
+      release();
+      assert.equal((await waiting).state, 'succeeded');
+      assert.equal(signal.aborted, false, 'only the time limit ended the wait');
+    } finally {
+      await ingest.close();
+    }
+  });
+
+  it('wait wakes on the run end, not on a poll; aborted and shared-signal waits leave nothing behind', async () => {
+    const executor = new SimulatedExecutor();
+    // Runs on the real clock: one that outlasts the loop below, and one of 1 s.
+    const long = await executor.submit(aLaunch().withConfig({ steps: 1_000, step_sleep: 0.3 }).build());
+    const before = count('Timeout');
+    for (let i = 0; i < 10_000; i++) {
+      const controller = new AbortController();
+      const pending = executor.wait(long, controller.signal);
+      await Promise.resolve(); // past the subscription
+      controller.abort();
+      const s = await pending;
+      if (s.state !== 'running') assert.fail(`wait ${i}: ${JSON.stringify(s)}`);
+    }
+    assert.equal(executor.memoryStats().pendingWaits, 0);
+    assert.equal(count('Timeout'), before, 'an aborted wait left its timer');
+    await executor.cancel(long);
+    const ref = await executor.submit(aLaunch().withConfig({ steps: 5, step_sleep: 0.2 }).build());
+    const shared = new AbortController();
+    setMaxListeners(0, shared.signal); // thousands of listeners on purpose: the count is asserted below
+    const waits = Array.from({ length: 2_000 }, () => executor.wait(ref, shared.signal));
+    await Promise.resolve(); // past the subscriptions
+    assert.equal(count('Timeout'), before + 1, 'one timer per execution, however many wait');
+    const statuses = await Promise.all(waits);
+    assert.ok(statuses.every((s) => s.state === 'succeeded'));
+    assert.equal(getEventListeners(shared.signal, 'abort').length, 0);
+    assert.equal(executor.memoryStats().pendingWaits, 0);
+    assert.equal(count('Timeout'), before);
+  });
 });

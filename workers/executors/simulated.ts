@@ -17,12 +17,21 @@
  *   returned 2xx (an unreachable or refusing ingest → failed, reason 'ingest', retryable).
  *   Without an ingest URL it just reports `succeeded`.
  *
- * The POSTs start on the first status() call after the simulated run ended (callers poll), and
- * status is `running` until they are done.
+ * The POSTs start on the first status() or wait() after the simulated run ended, and status is
+ * `running` until they are done. wait() is woken by the end of the run (a timer armed only while
+ * someone waits), by the end of the POSTs and by cancel(); it never polls.
  *
  * State is in memory only: after a worker restart every execution is unknown, and status() of an
  * unknown execution is `failed`, reason 'unknown-execution', retryable — the trial's next attempt
  * simply runs again.
+ *
+ * Memory stays bounded: once status() or wait() has handed out an execution's terminal status,
+ * the execution is kept `retainMs` longer (default 60 s, on the injectable clock) and among the
+ * last `maxRetained` (default 5,000) such executions, then forgotten, as after a restart. Within
+ * that window a repeated submit finds the execution and starts nothing. A later one would start a
+ * new run, which no caller does: the activity submits only before it has an execution reference
+ * (no status read yet, so nothing is pruned), and resumes from the reference afterwards. An
+ * execution whose terminal status nobody read is kept until somebody does.
  *
  * Validation is strict for kind `synthetic`. Other kinds are simulated with the same curve: keys
  * the synthetic kind does not know are ignored, but a known knob with a wrong type is still a bad
@@ -33,6 +42,7 @@ import {
   type ExecutionStatus,
   type Executor,
   type JobLaunch,
+  isTerminal,
   statusFromExitCode,
 } from './types';
 
@@ -243,6 +253,10 @@ export interface SimulatedExecutorOptions {
    * misbehave that way and the two must accept the same configs.
    */
   omitResult?: (launch: JobLaunch) => boolean;
+  /** How long an execution stays known after its terminal status was handed out, in ms. Default 60000. */
+  retainMs?: number;
+  /** At most this many such executions are kept (the oldest go first). Default 5000. */
+  maxRetained?: number;
 }
 
 type Ingest = { state: 'posting' } | { state: 'done'; at: number } | { state: 'error'; message: string; at: number };
@@ -260,6 +274,10 @@ interface SimExecution {
   cancelledAt?: number;
   ingest?: Ingest;
   abort?: AbortController;
+  /** Pending wait() calls, woken by the end of the run, of the POSTs, or by a cancel. */
+  wakers?: Set<() => void>;
+  /** Fires at endsAt while somebody waits. */
+  timer?: NodeJS.Timeout;
 }
 
 export class SimulatedExecutor implements Executor {
@@ -269,10 +287,19 @@ export class SimulatedExecutor implements Executor {
   private readonly ingestTimeoutMs: number;
   private readonly ingestTries: number;
   private readonly omitResult: (launch: JobLaunch) => boolean;
+  private readonly retainMs: number;
+  private readonly maxRetained: number;
   private readonly executions = new Map<string, SimExecution>();
+  /**
+   * Executions whose terminal status was handed out, oldest first, with when that happened.
+   * Entries are only ever appended and removed from the front, so insertion order is age order.
+   */
+  private readonly retired = new Map<string, number>();
   /** Number of submits that created an execution (not the idempotent repeats); for tests. */
   startedCount = 0;
+  /** Runs started per execution id; pruned with the execution. */
   private readonly startsById = new Map<string, number>();
+  private waitsPending = 0;
 
   constructor(options: SimulatedExecutorOptions = {}) {
     this.timeScale = options.timeScale ?? 1;
@@ -280,9 +307,22 @@ export class SimulatedExecutor implements Executor {
     this.ingestTimeoutMs = options.ingestTimeoutMs ?? 15_000;
     this.ingestTries = Math.max(1, options.ingestTries ?? 3);
     this.omitResult = options.omitResult ?? (() => false);
+    this.retainMs = Math.max(0, options.retainMs ?? 60_000);
+    this.maxRetained = Math.max(0, Math.floor(options.maxRetained ?? 5_000));
+  }
+
+  /** Sizes of the in-memory state (executions known, of them retired, run counters, pending waits). */
+  memoryStats(): { executions: number; retired: number; startsById: number; pendingWaits: number } {
+    return {
+      executions: this.executions.size,
+      retired: this.retired.size,
+      startsById: this.startsById.size,
+      pendingWaits: this.waitsPending,
+    };
   }
 
   async submit(launch: JobLaunch): Promise<ExecutionRef> {
+    this.prune();
     const existing = this.executions.get(launch.executionId);
     if (existing) return this.refFor(existing);
     const startedAt = this.now();
@@ -313,8 +353,82 @@ export class SimulatedExecutor implements Executor {
   }
 
   async status(ref: ExecutionRef): Promise<ExecutionStatus> {
-    const exec = this.executions.get(ref.executionId);
+    this.prune();
+    return this.observe(ref.executionId);
+  }
+
+  async wait(ref: ExecutionRef, signal: AbortSignal): Promise<ExecutionStatus> {
+    this.prune();
+    for (;;) {
+      const status = this.observe(ref.executionId);
+      const exec = this.executions.get(ref.executionId);
+      if (isTerminal(status) || signal.aborted || !exec) return status;
+      await this.nextChange(exec, signal);
+    }
+  }
+
+  /** The status now; a terminal one starts the execution's retention clock. */
+  private observe(executionId: string): ExecutionStatus {
+    const exec = this.executions.get(executionId);
     if (!exec) return { state: 'failed', reason: 'unknown-execution', retryable: true };
+    const status = this.statusOf(exec);
+    if (isTerminal(status) && !this.retired.has(executionId)) this.retired.set(executionId, this.now());
+    return status;
+  }
+
+  /** Forgets retired executions past the window or over the cap (amortised over calls). */
+  private prune(): void {
+    const cutoff = this.now() - this.retainMs;
+    for (const [id, at] of this.retired) {
+      if (at >= cutoff && this.retired.size <= this.maxRetained) break;
+      this.retired.delete(id);
+      this.forget(id);
+    }
+  }
+
+  private forget(executionId: string): void {
+    const exec = this.executions.get(executionId);
+    this.executions.delete(executionId);
+    this.startsById.delete(executionId);
+    if (exec) this.wake(exec); // their status is now unknown-execution (terminal): let them see it
+  }
+
+  /**
+   * Resolves at the execution's next change: the end of its run, of its POSTs, a cancel, being
+   * forgotten, or the abort of `signal`. Leaves no listener or timer behind.
+   */
+  private nextChange(exec: SimExecution, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wakers = (exec.wakers ??= new Set());
+      this.waitsPending++;
+      const done = () => {
+        if (!wakers.delete(done)) return;
+        this.waitsPending--;
+        signal.removeEventListener('abort', done);
+        if (wakers.size === 0 && exec.timer) {
+          clearTimeout(exec.timer);
+          exec.timer = undefined;
+        }
+        resolve();
+      };
+      wakers.add(done);
+      signal.addEventListener('abort', done, { once: true });
+      const remaining = exec.endsAt - this.now();
+      if (remaining > 0 && exec.cancelledAt === undefined && !exec.timer) {
+        exec.timer = setTimeout(() => {
+          exec.timer = undefined;
+          this.wake(exec);
+        }, remaining);
+      }
+    });
+  }
+
+  private wake(exec: SimExecution): void {
+    if (!exec.wakers) return;
+    for (const w of [...exec.wakers]) w();
+  }
+
+  private statusOf(exec: SimExecution): ExecutionStatus {
     const startedAt = new Date(exec.startedAt);
     if (exec.cancelledAt !== undefined) {
       return { state: 'cancelled', reason: 'cancelled', startedAt, finishedAt: new Date(exec.cancelledAt) };
@@ -345,6 +459,7 @@ export class SimulatedExecutor implements Executor {
     exec.cancelledAt = now;
     exec.abort?.abort();
     exec.log.push('stopped (SIGTERM); checkpointed, retry resumes');
+    this.wake(exec);
   }
 
   async logs(ref: ExecutionRef, tailBytes = 64 * 1024): Promise<string> {
@@ -373,10 +488,13 @@ export class SimulatedExecutor implements Executor {
     return exec.cancelledAt === undefined && this.now() < exec.endsAt;
   }
 
-  /** Drops all state, as a worker restart would. */
+  /** Drops all state, as a worker restart would, except the run counters tests read across it. */
   reset(): void {
-    for (const exec of this.executions.values()) exec.abort?.abort();
+    const all = [...this.executions.values()];
+    for (const exec of all) exec.abort?.abort();
     this.executions.clear();
+    this.retired.clear();
+    for (const exec of all) this.wake(exec);
   }
 
   private refFor(exec: SimExecution): ExecutionRef {
@@ -395,11 +513,13 @@ export class SimulatedExecutor implements Executor {
       () => {
         exec.ingest = { state: 'done', at: this.now() };
         exec.log.push('result recorded');
+        this.wake(exec);
       },
       (e: unknown) => {
         const message = e instanceof Error ? e.message : String(e);
         exec.ingest = { state: 'error', message, at: this.now() };
         exec.log.push(`error: ingest: ${message}`);
+        this.wake(exec);
       },
     );
   }

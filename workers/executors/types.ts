@@ -36,6 +36,21 @@ export interface JobLaunch {
   labels: Record<string, string>;
   /** Per-attempt time limit from the spec; executors that can enforce it themselves (a Job's deadline) do. */
   timeoutSeconds?: number;
+  /**
+   * Bring your own job (the spec's `command`, with `kind` "command"): the argument template,
+   * not yet substituted. Executors turn the launch into what they run with `jobInvocation` in
+   * command.ts, never through a shell. Absent for built-in kinds.
+   */
+  command?: string[];
+  /** The spec's `workdir`, absolute (made so at submit): where the local executor runs `command`. */
+  workdir?: string;
+  /** The spec's `image`: the container `command` runs in on Kubernetes (required there). */
+  image?: string;
+  /**
+   * The spec's plain `env` for `command` (never `LADDER_*`; refused again by `jobInvocation`).
+   * Apart from `env` above, which holds Ladder's own protocol variables and secrets.
+   */
+  jobEnv?: Record<string, string>;
 }
 
 /** What the executor returns from submit; carried in heartbeat details so a new worker can resume. */
@@ -94,11 +109,17 @@ export interface Executor {
 
 /** Exit code rules of the job protocol (ARCHITECTURE.md, "Job protocol"). */
 export const EXIT_BAD_CONFIG = 2;
+export const EXIT_NOT_EXECUTABLE = 126;
+export const EXIT_COMMAND_NOT_FOUND = 127;
 
 export function statusFromExitCode(exitCode: number): ExecutionStatus {
   if (exitCode === 0) return { state: 'succeeded', exitCode };
   if (exitCode === EXIT_BAD_CONFIG) {
     return { state: 'failed', exitCode, reason: 'bad-config', retryable: false };
   }
+  // The shell's codes for a program it could not run (a user's `command`): another attempt
+  // would fail the same way.
+  if (exitCode === EXIT_COMMAND_NOT_FOUND) return { state: 'failed', exitCode, reason: 'command not found', retryable: false };
+  if (exitCode === EXIT_NOT_EXECUTABLE) return { state: 'failed', exitCode, reason: 'command not executable', retryable: false };
   return { state: 'failed', exitCode, reason: `exit ${exitCode}`, retryable: true };
 }
