@@ -1,18 +1,16 @@
 /**
- * capacityRuns / capacityRun over stored runs (core/capacity/store.ts), with the module merged
- * into the real schema the way schema.ts is to merge it.
+ * capacityRuns / capacityRun over stored runs (core/capacity/store.ts), through the server's own
+ * schema (createLadderSchema merges graphql/capacity.ts into it).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { graphql, type GraphQLSchema } from 'graphql';
-import { createSchema } from 'graphql-yoga';
 import { createCapacityRun, finishCapacityRun, recordCapacityStep } from '../core/capacity/store';
 import { mergeStep, type GeneratorReport } from '../loadtests/capacity/step';
 import { encodeHistogram, newHistogram, recordMs } from '../loadtests/capacity/histogram';
 import { parseScenario } from '../loadtests/capacity/scenario';
 import { createTestStack, type TestStack } from '../test/harness';
-import { capacityResolvers, capacityTypeDefs } from './capacity';
-import { resolvers, typeDefs } from './schema';
+import { createLadderSchema } from './schema';
 
 const scenario = parseScenario({ name: 'gq', scenario: 'http', http: { url: 'http://127.0.0.1:1/' }, load: { rate: 10, duration: '1s' }, thresholds: ['p95 < 100ms', 'errors < 1%'] });
 
@@ -30,7 +28,7 @@ describe('GraphQL capacityRuns / capacityRun', { timeout: 60_000 }, () => {
 
   before(async () => {
     stack = await createTestStack('capacity_gql');
-    schema = createSchema({ typeDefs: [typeDefs, capacityTypeDefs], resolvers: [resolvers, capacityResolvers] }) as unknown as GraphQLSchema;
+    schema = createLadderSchema() as unknown as GraphQLSchema;
     for (const id of ['run-a', 'run-b', 'run-c']) {
       await createCapacityRun(stack.database.db, { id, scenario, target: 'http://127.0.0.1:1/', mode: 'search', host: { cpus: 2, loadavgStart: [1, 1, 1], node: 'v20' } });
     }

@@ -10,6 +10,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@te
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { GraphQLScalarType, Kind, valueFromASTUntyped, type ValueNode } from 'graphql';
 import { createSchema } from 'graphql-yoga';
+import { capacityResolvers, capacityTypeDefs } from './capacity';
 import { events, isFinishedSweep, trials, SWEEP_STATUSES, TRIAL_STATUSES, type SweepStatus, type TrialStatus } from '../core/db/schema';
 import { parseSweepSpec, parseSweepSpecText, SpecError } from '../core/spec/spec';
 import type { SweepAnalysis } from '../core/sweeps/analysis';
@@ -917,7 +918,7 @@ export const resolvers = {
 };
 
 export function createLadderSchema() {
-  return createSchema<GraphQLContext>({ typeDefs, resolvers });
+  return createSchema<GraphQLContext>({ typeDefs: [typeDefs, capacityTypeDefs], resolvers: [resolvers, capacityResolvers] });
 }
 
 export type { TrialStatus };

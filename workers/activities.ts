@@ -26,7 +26,8 @@ import {
   type TrialAttemptRef,
   type TrialCursor,
 } from '../core/trials/state';
-import { isTerminal, type ExecutionRef, type ExecutionStatus, type Executor, type JobLaunch } from './executors/types';
+import { InvocationError } from './executors/command';
+import { BAD_CONFIG_REASON, isTerminal, type ExecutionRef, type ExecutionStatus, type Executor, type JobLaunch } from './executors/types';
 
 export type { RungSummary, SweepStart, TrialAttemptRef, TrialCursor, RunnablePage };
 
@@ -246,16 +247,29 @@ export function createActivities(deps: ActivityDeps) {
       for (const c of closed) outcomes.set(c.trialId, toOutcome(c, 0));
 
       type Running = { s: StartedAttempt; sweep: SweepInfo; ref: ExecutionRef; submittedAt: number };
-      const running: Running[] = await Promise.all(
-        started.map(async (s) => {
+      const submitted = await Promise.all(
+        started.map(async (s): Promise<Running | null> => {
           const sweep = await domain(() => state.sweepInfo(s.sweepId));
           const p = prior.get(s.trialId);
           if (p?.ref && p.attempt === s.attempt) return { s, sweep, ref: p.ref, submittedAt: p.submittedAt };
           if (s.resumed) log.info('resuming attempt', { trialId: s.trialId, attempt: s.attempt });
-          const ref = await step(`submit trial ${s.trialId} attempt ${s.attempt}`, () => executor.submit(launchFor(s, sweep)));
-          return { s, sweep, ref, submittedAt: Date.now() };
+          try {
+            const ref = await step(`submit trial ${s.trialId} attempt ${s.attempt}`, () => executor.submit(launchFor(s, sweep)));
+            return { s, sweep, ref, submittedAt: Date.now() };
+          } catch (err) {
+            const invalid = err instanceof InvocationError ? err : (err as Error).cause instanceof InvocationError ? ((err as Error).cause as InvocationError) : null;
+            if (!invalid) throw err;
+            // The launch cannot run as given (e.g. a command sweep without an image on Kubernetes):
+            // no attempt can fix it, so the trial fails as a bad config instead of retrying forever.
+            log.warn('trial cannot run as given', { trialId: s.trialId, attempt: s.attempt, error: invalid.message });
+            const verdict = { state: 'failed' as const, reason: BAD_CONFIG_REASON, retryable: false };
+            const recorded = await state.recordOutcome({ trialId: s.trialId, attempt: s.attempt, verdict, wallSeconds: 0, gpus: sweep.spec.resources.gpus });
+            outcomes.set(s.trialId, toOutcome(recorded, 0));
+            return null;
+          }
         }),
       );
+      const running = submitted.filter((r): r is Running => r !== null);
       await state.storeExecutions(running.filter((r) => !prior.get(r.s.trialId)?.ref).map((r) => ({ trialId: r.s.trialId, attempt: r.s.attempt, ref: r.ref })));
 
       const heartbeat = () =>

@@ -14,6 +14,7 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
+import { BAD_CONFIG_REASON } from '../workers/executors/types';
 import type { LadderActivities, TrialAttemptRef, TrialCursor, TrialOutcome } from '../workers/activities';
 
 // Activity-option profiles, named once.
@@ -61,8 +62,6 @@ export const RECENT_OUTCOMES = 32;
  */
 export const BAD_CONFIG_STOP_AFTER = 3;
 
-/** The exit reason the executors give a job that exited 2 (bad config, never retried). */
-const BAD_CONFIG = 'bad-config';
 
 /** A trial to resume in the next run: its attempt, and when it may start (back-off), in workflow time. */
 export interface PendingTrial extends TrialAttemptRef {
@@ -155,7 +154,7 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<string> 
       return;
     }
     if (badConfigStreak === null) return;
-    if (o.status === 'failed' && o.reason === BAD_CONFIG) {
+    if (o.status === 'failed' && o.reason === BAD_CONFIG_REASON) {
       badConfigStreak++;
       badConfigReason = o.reason;
     } else {

@@ -65,6 +65,16 @@ export interface CapacityRunWithSteps extends CapacityRunRecord {
 /** NaN (no latency measured) is stored as null: JSON and GraphQL have no NaN. */
 const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
 
+/**
+ * The scenario as stored: an http scenario's header values (an Authorization header for the
+ * user's own service) are replaced, so a stored run never holds a credential; the names stay.
+ */
+export function withoutSecrets(scenario: Scenario): Scenario {
+  if (!scenario.http) return scenario;
+  const headers = Object.fromEntries(Object.keys(scenario.http.headers).map((name) => [name, '<redacted>']));
+  return { ...scenario, http: { ...scenario.http, headers } };
+}
+
 export async function createCapacityRun(
   db: Db,
   run: { id: string; scenario: Scenario; target: string | null; mode: CapacityRunRecord['mode']; host: CapacityRunRecord['host'] },
@@ -78,7 +88,7 @@ export async function createCapacityRun(
       kind: run.scenario.scenario,
       target: run.target,
       mode: run.mode,
-      spec: run.scenario,
+      spec: withoutSecrets(run.scenario),
       thresholds: run.scenario.thresholds.map((t) => t.text),
       host: run.host,
       // Set here, not by now(): a JS Date keeps ms, so the list cursor compares equal to the row.

@@ -6,7 +6,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Clien
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { isFinishedSweep, sweeps } from '../db/schema';
-import { parseSweepSpec, parseSweepSpecText, type SweepSpec } from '../spec/spec';
+import { executorIssues, parseSweepSpec, parseSweepSpecText, SpecError, type SweepSpec } from '../spec/spec';
 import { createSweep, NotFoundError, sweepSummaries, type CreatedSweep } from './store';
 
 export interface LaunchContext {
@@ -53,6 +53,9 @@ function isUnreachable(err: unknown): boolean {
 
 export async function launchSweep(ctx: LaunchContext, options: LaunchOptions): Promise<CreatedSweep & { spec: SweepSpec }> {
   const spec = typeof options.spec === 'string' ? parseSweepSpecText(options.spec) : parseSweepSpec(options.spec);
+  // What only the executor that will run it can refuse (a command sweep on Kubernetes needs an image).
+  const issues = executorIssues(spec, ctx.executor ?? 'local');
+  if (issues.length > 0) throw new SpecError(issues);
   // Asked before anything is stored, so a Temporal that is down costs seconds and leaves no rows.
   try {
     await ctx.temporal.withDeadline(Date.now() + TEMPORAL_CALL_DEADLINE_MS, () => ctx.temporal.workflowService.getSystemInfo({}));

@@ -105,6 +105,29 @@ describe('kubernetes executor (no cluster)', () => {
     assert.equal(secret.metadata!.labels!['app.kubernetes.io/managed-by'], 'ladder');
   });
 
+  it('a command trial runs its substituted argument list in its own digest-pinned image, with its env', () => {
+    const ex = new KubernetesExecutor({ kubeConfig: kc(), namespace: 'ml', image: IMAGE });
+    const own = 'example.com/team/train@sha256:' + 'b'.repeat(64);
+    const launch = {
+      ...aLaunch().withConfig({ lr: 0.01, model: { width: 64 }, seed: 3 }).withEnv({ LADDER_INGEST_TOKEN: 'sekret' }).build(),
+      kind: 'command',
+      command: ['python', 'train.py', '--lr', '{lr}', '--width={model.width}', '{args}'],
+      image: own,
+      jobEnv: { DATA_DIR: '/data', LADDER_TRIAL_ID: 'another-trial' },
+    };
+    // LADDER_* in a spec's env is refused before it gets here; the manifest must refuse it too.
+    assert.throws(() => ex.jobManifest(launch), /env\.LADDER_TRIAL_ID/);
+    const ok = { ...launch, jobEnv: { DATA_DIR: '/data' } };
+    const c = ex.jobManifest(ok).spec!.template.spec!.containers[0]!;
+    assert.equal(c.image, own);
+    assert.deepEqual(c.command, ['python', 'train.py', '--lr', '0.01', '--width=64', '--lr=0.01', '--model.width=64', '--seed=3', '--steps=5']);
+    const env = c.env!.map((e) => e.name);
+    assert.ok(env.indexOf('DATA_DIR') < env.indexOf('LADDER_TRIAL_ID'), 'the spec env comes before the protocol env');
+    assert.equal(c.env!.find((e) => e.name === 'LADDER_CONFIG')!.value, '/config/config.json');
+    assert.throws(() => ex.jobManifest({ ...ok, image: 'example.com/team/train:latest' }), /image: must be digest-pinned/);
+    assert.throws(() => ex.jobManifest({ ...ok, image: undefined }), /image: a sweep with a command needs an image/);
+  });
+
   it('reads its options from the environment', () => {
     const o = kubernetesOptionsFromEnv({
       LADDER_K8S_NAMESPACE: 'ml',

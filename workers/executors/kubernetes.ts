@@ -59,6 +59,10 @@ import {
   isTerminal,
   statusFromExitCode,
 } from './types';
+import { InvocationError, jobInvocation } from './command';
+
+/** A digest-pinned image reference: every attempt of a trial runs the same bytes. */
+const DIGEST_PINNED = /@sha256:[0-9a-f]{64}$/;
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'ladder';
@@ -212,7 +216,7 @@ export class KubernetesExecutor implements Executor {
   createdCount = 0;
 
   constructor(options: KubernetesExecutorOptions) {
-    if (!options.allowUnpinnedImage && !/@sha256:[0-9a-f]{64}$/.test(options.image)) {
+    if (!options.allowUnpinnedImage && !DIGEST_PINNED.test(options.image)) {
       throw new Error(`KubernetesExecutor: image must be digest-pinned (repo@sha256:<64 hex>), got '${options.image}'`);
     }
     this.opts = options;
@@ -422,7 +426,14 @@ export class KubernetesExecutor implements Executor {
     const limits: Record<string, string> = { memory: launch.resources.memory };
     if (launch.resources.gpus > 0) limits[gpu] = String(launch.resources.gpus);
     const timeoutSeconds = launch.timeoutSeconds;
-    const env: k8s.V1EnvVar[] = [];
+    // A built-in kind runs the job module; a `command` sweep runs the user's program in its image.
+    const invocation = jobInvocation(launch, { target: 'kubernetes', configPath: '/config/config.json', python: 'python', module: o.jobModule });
+    const image = invocation.image ?? o.image;
+    if (invocation.image && !o.allowUnpinnedImage && !DIGEST_PINNED.test(invocation.image)) {
+      throw new InvocationError('image', `must be digest-pinned (repo@sha256:<64 hex>) so every attempt runs the same code, got '${invocation.image}'`);
+    }
+    // The spec's own variables first, so the protocol's below always win.
+    const env: k8s.V1EnvVar[] = Object.entries(invocation.env).map(([name, value]) => ({ name, value }));
     for (const [k, v] of Object.entries(launch.env)) {
       if (k === 'LADDER_INGEST_TOKEN') continue;
       env.push({ name: k, value: v });
@@ -471,12 +482,9 @@ export class KubernetesExecutor implements Executor {
             containers: [
               {
                 name: JOB_CONTAINER,
-                image: o.image,
+                image,
                 imagePullPolicy: o.imagePullPolicy ?? 'IfNotPresent',
-                command: [
-                  'python', '-m', o.jobModule ?? 'ladder_jobs', 'run',
-                  '--kind', launch.kind, '--config', '/config/config.json',
-                ],
+                command: invocation.argv,
                 env,
                 resources: {
                   requests: { cpu: String(launch.resources.cpu), memory: launch.resources.memory },

@@ -109,13 +109,15 @@ export interface Executor {
 
 /** Exit code rules of the job protocol (ARCHITECTURE.md, "Job protocol"). */
 export const EXIT_BAD_CONFIG = 2;
+/** The reason of a failure the config itself causes (exit 2, a launch that cannot run): never retried. */
+export const BAD_CONFIG_REASON = 'bad-config';
 export const EXIT_NOT_EXECUTABLE = 126;
 export const EXIT_COMMAND_NOT_FOUND = 127;
 
 export function statusFromExitCode(exitCode: number): ExecutionStatus {
   if (exitCode === 0) return { state: 'succeeded', exitCode };
   if (exitCode === EXIT_BAD_CONFIG) {
-    return { state: 'failed', exitCode, reason: 'bad-config', retryable: false };
+    return { state: 'failed', exitCode, reason: BAD_CONFIG_REASON, retryable: false };
   }
   // The shell's codes for a program it could not run (a user's `command`): another attempt
   // would fail the same way.
