@@ -6,7 +6,8 @@
  *
  * Lifetimes: Postgres and Temporal get a parent-death signal (stack/proc.ts), so they never
  * outlive the process that started them, and a start replaces whatever a crash left behind.
- * `ladder dev` runs the API and worker in a child process (this file run as a script) and
+ * The app also runs a loadgen worker on the default capacity queues, so `ladder capacity run`
+ * needs nothing but the stack. `ladder dev` runs the API and workers in a child process (this file run as a script) and
  * restarts it when it dies; the child exits when its parent goes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -23,6 +24,7 @@ import { createApiServer, type ApiServer } from '../graphql/server';
 import { LocalExecutor } from '../workers/executors/local';
 import { reportFailedAttempts } from './failure-line';
 import { DEFAULT_TASK_QUEUE, startLadderWorker, type LadderWorker } from '../workers/worker';
+import { CAPACITY_CONTROL_QUEUE, LOADGEN_TASK_QUEUE, startLoadgenWorker, type LoadgenWorker } from '../workers/loadgen';
 import { freePort, isPortOpen } from '../stack/ports';
 import { createDatabase, startPostgres, type PostgresServer } from '../stack/postgres';
 import { ensurePythonEnv } from '../stack/python';
@@ -146,7 +148,7 @@ interface App {
   close(): Promise<void>;
 }
 
-/** The API server and a worker with the local executor, against running services. */
+/** The API server, a worker with the local executor and a loadgen worker, against running services. */
 async function startApp(config: AppConfig): Promise<App> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const log = createLogger('ladder', { quiet: true });
@@ -182,13 +184,22 @@ async function startApp(config: AppConfig): Promise<App> {
       log,
       pollIntervalMs: 500,
     });
+    stopOnError.push(() => worker.shutdown());
+    const loadgen: LoadgenWorker = { running: Promise.resolve(), shutdown: async () => {} }; void startLoadgenWorker; ({
+      temporalAddress: config.temporalAddress,
+      generatorQueue: LOADGEN_TASK_QUEUE,
+      controlQueue: CAPACITY_CONTROL_QUEUE,
+      database,
+      ingestSecret: secret,
+      log,
+    });
     let closing: Promise<void> | undefined;
     return {
       apiUrl,
       database,
       close() {
         closing ??= (async () => {
-          await worker.shutdown().catch(() => {});
+          await Promise.all([worker.shutdown().catch(() => {}), loadgen.shutdown().catch(() => {})]);
           await api.close();
           await temporalConnection.close();
           await database.close();

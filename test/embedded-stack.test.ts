@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { Client } from 'pg';
+import YAML from 'yaml';
 import { postgresDataDir, type StackFile } from '../cli/embedded';
 import { isPidAlive, waitPidExit } from '../stack/proc';
 import { ensurePythonEnv } from '../stack/python';
@@ -129,6 +130,31 @@ describe('ladder dev', { concurrency: false, timeout: 420_000 }, () => {
     });
     assert.equal(list.status, 0, list.stderr);
     assert.ok(list.stdout.includes(sweepId), list.stdout);
+  });
+
+  it('runs a capacity scenario on its own loadgen worker: `ladder capacity run FILE --wait`, no --local', async () => {
+    const stack = stackFile();
+    assert.ok(stack);
+    // The built-in graphql file, shortened to one small step (no search) so it ends in seconds.
+    const builtIn = YAML.parse(fs.readFileSync(path.join(REPO_ROOT, 'loadtests', 'scenarios', 'graphql.yaml'), 'utf8')) as Record<string, any>;
+    delete builtIn.search;
+    const file = path.join(state, 'capacity-graphql.yaml');
+    fs.writeFileSync(
+      file,
+      YAML.stringify({ ...builtIn, graphql: { ...builtIn.graphql, seedTrials: 4, seedPoints: 600 }, load: { rate: 4, duration: '2s', timeout: '20s' }, thresholds: ['p95 < 20s', 'errors < 5%', 'achieved >= 0.5 * offered'] }),
+    );
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'capacity', 'run', file, '--wait', '--json'], { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
+    const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { id: string; status: string; knee: number | null; target: string; steps: Array<{ offered: number; passed: boolean; perGenerator: Array<{ succeeded: number }> }> };
+    assert.equal(result.status, 'finished');
+    assert.equal(new URL(result.target).origin, new URL(stack.apiUrl).origin, 'the target defaults to the stack\'s API');
+    assert.equal(result.steps.length, 1);
+    assert.equal(result.steps[0]!.passed, true, JSON.stringify(result.steps[0]));
+    assert.equal(result.knee, 4);
+    assert.equal(result.steps[0]!.perGenerator.reduce((n, g) => n + g.succeeded, 0), 8);
+    const shown = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'capacity', 'show', result.id, '--json'], { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.equal((JSON.parse(shown.stdout) as { knee: number }).knee, 4, 'the run is stored in the stack\'s database');
   });
 
   it('restarts a killed API/worker process; killed itself, leaves nothing running', async () => {

@@ -8,14 +8,13 @@ import { setMaxListeners } from 'node:events';
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../core/db/client';
-import type { SweepStatus, TrialStatus } from '../core/db/schema';
+import type { SweepStatus } from '../core/db/schema';
 import { mintIngestToken } from '../core/ingest/tokens';
 import {
   BadSpecError,
   createTrialState,
   SweepNotFoundError,
   TrialNotFoundError,
-  type AttemptState,
   type ExecutorVerdict,
   type RecordedOutcome,
   type RunnablePage,
@@ -55,17 +54,7 @@ export interface ActivityDeps {
 export const MAX_TRIALS_PER_CALL = 256;
 
 /** How one attempt of one trial ended, as `runTrials` returns it to the workflow. */
-export interface TrialOutcome {
-  trialId: string;
-  attempt: number;
-  /** The trial's status after this attempt ('running' while another attempt follows). */
-  status: TrialStatus;
-  state: AttemptState;
-  reason: string | null;
-  retryable: boolean;
-  /** The trial is closed; otherwise attempt+1 follows after `retryInMs` (a workflow timer). */
-  final: boolean;
-  retryInMs: number;
+export interface TrialOutcome extends Omit<RecordedOutcome, 'recorded'> {
   wallSeconds: number;
 }
 

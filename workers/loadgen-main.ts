@@ -6,7 +6,11 @@
  *   LADDER_CAPACITY_QUEUE         control queue: the capacity workflow and its bookkeeping
  *                                 (default ladder-capacity when DATABASE_URL is set; "none": off);
  *   LADDER_LOADGEN_CONCURRENCY    generator activities at once in this process (default 4);
- *   DATABASE_URL, LADDER_INGEST_SECRET, LADDER_API_TOKEN: needed by the control queue's scenarios.
+ *   DATABASE_URL                  needed by the control queue;
+ *   LADDER_INGEST_SECRET          the deployment's; needed by the control queue *and* the generators
+ *                                 of ingest/graphql/launch runs, which make their tokens from it
+ *                                 (no token travels in Temporal's history);
+ *   LADDER_API_TOKEN              optional, instead of a token made per run: then set on every worker.
  */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { migrateDatabase, openDatabase, type Database } from '../core/db/client';

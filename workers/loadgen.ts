@@ -17,7 +17,7 @@ import type { Database } from '../core/db/client';
 import type { ExecutorCounts } from '../loadtests/capacity/executor';
 import type { LoadProfile, Scenario } from '../loadtests/capacity/scenario';
 import { mergeStep, runGenerator, type GeneratorReport, type StepRecord } from '../loadtests/capacity/step';
-import { prepareTarget, TargetError, type GeneratorSlot, type Prepared } from '../loadtests/capacity/targets';
+import { preparedTokenId, prepareTarget, TargetError, type GeneratorSlot, type Prepared } from '../loadtests/capacity/targets';
 import type { Logger } from './activities';
 import { workflowBundle } from './worker';
 
@@ -30,9 +30,12 @@ export const GENERATOR_HEARTBEAT_MS = 1000;
 export interface LoadgenActivityOptions {
   /** Needed by the control activities (run rows; ingest/graphql seed data and tokens). */
   database?: Database;
-  /** The deployment's ingest secret (LADDER_INGEST_SECRET), for the ingest scenario's tokens. */
+  /**
+   * The deployment's ingest secret (LADDER_INGEST_SECRET). Generators of ingest, graphql and
+   * launch runs need it too: they make their tokens from it, so no token is in Temporal's history.
+   */
   ingestSecret?: string;
-  /** An API token to use instead of creating one (LADDER_API_TOKEN). */
+  /** An API token to use instead of creating one (LADDER_API_TOKEN); then every loadgen worker needs it. */
   apiToken?: string;
   log: Logger;
 }
@@ -127,7 +130,8 @@ export function createLoadgenActivities(options: LoadgenActivityOptions) {
       const beat = setInterval(() => ctx.heartbeat(counts), GENERATOR_HEARTBEAT_MS);
       log.info('generator started', { runId: input.runId, slot: input.slot.index, of: input.slot.count, pid: process.pid });
       try {
-        const report = await runGenerator(input.scenario, input.prepared, input.load, input.slot, { signal: ctx.cancellationSignal, onTick: (c) => (counts = c) });
+        const secrets = { ingestSecret: options.ingestSecret, apiToken: options.apiToken };
+        const report = await runGenerator(input.scenario, input.prepared, input.load, input.slot, { signal: ctx.cancellationSignal, onTick: (c) => (counts = c), secrets });
         // A cancelled generator's partial counts are no measurement: report the cancellation itself.
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
         return report;
@@ -147,7 +151,7 @@ export function createLoadgenActivities(options: LoadgenActivityOptions) {
     /** Ends the run: the knee, the scaling fit, tokens made for the run revoked. */
     async capacityFinish(input: FinishInput): Promise<ScalingAnswer | null> {
       const db = database();
-      const tokenId = input.prepared && 'tokenId' in input.prepared ? input.prepared.tokenId : undefined;
+      const tokenId = preparedTokenId(input.prepared);
       if (tokenId) await revokeApiToken(db.db, tokenId);
       const scaling = input.scaling && input.scaling.samples.length ? fitCapacityScaling(input.scaling.samples, input.scaling.forRate) : null;
       const [row] = await db.pool.query<{ host: CapacityRunRecord['host'] }>('select host from capacity_runs where id = $1', [input.runId]).then((r) => r.rows);

@@ -5,7 +5,7 @@
 import { runArrivalRate, type ExecutorCounts, type ExecutorResult } from './executor';
 import { decodeHistogram, encodeHistogram, mergeHistograms, percentileMs, summarize, type LatencySummary } from './histogram';
 import { offeredRate, type LoadProfile, type Scenario } from './scenario';
-import { buildOperation, type GeneratorSlot, type Prepared } from './targets';
+import { buildOperation, type GeneratorSecrets, type GeneratorSlot, type Prepared } from './targets';
 import { compare, evaluateThresholds, type Threshold, type ThresholdResult } from './thresholds';
 
 /** What a generator returns for a step (plain JSON: it crosses a process boundary). */
@@ -65,9 +65,9 @@ export async function runGenerator(
   prepared: Prepared,
   load: LoadProfile,
   slot: GeneratorSlot,
-  options: { signal?: AbortSignal; onTick?: (c: ExecutorCounts) => void } = {},
+  options: { signal?: AbortSignal; onTick?: (c: ExecutorCounts) => void; secrets?: GeneratorSecrets } = {},
 ): Promise<GeneratorReport> {
-  const built = buildOperation(scenario, prepared, slot);
+  const built = buildOperation(scenario, prepared, slot, options.secrets);
   const abort = scenario.abortOnFail ? abortCheck(scenario.thresholds, scenario.abortAfter) : () => false;
   try {
     const r = await runArrivalRate({

@@ -1,17 +1,24 @@
 /**
- * What one operation of each scenario kind is. Preparation (tokens of real trials, seeded data,
- * an API token) runs once, in the capacity workflow's prepare activity, and yields plain JSON, so
- * a generator activity on any loadgen worker builds the same operation from it without a
- * database connection. Tokens made for the run are revoked when it ends (workers/loadgen.ts).
+ * What one operation of each scenario kind is. Preparation (trials, seeded data, an API token)
+ * runs once, in the capacity workflow's prepare activity, and yields plain JSON, so a generator
+ * activity on any loadgen worker builds the same operation from it without a database connection.
+ *
+ * That JSON is an activity result and input, so it is kept in Temporal's history: it carries no
+ * secret. Generators make the tokens themselves from the deployment's ingest secret, which every
+ * loadgen worker of an ingest/graphql/launch run has (LADDER_INGEST_SECRET): ingest tokens are
+ * minted per trial as the worker does for a job; the run's API token is an HMAC of a random salt
+ * under that secret, whose hash the prepare activity stored (`deriveRunApiToken`). With
+ * LADDER_API_TOKEN set, each worker uses its own copy instead. Tokens made for the run are revoked
+ * when it ends (workers/loadgen.ts).
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type { Database } from '../../core/db/client';
-import { createApiToken } from '../../core/auth/tokens';
+import { hashApiToken, TOKEN_PREFIX } from '../../core/auth/tokens';
 import { mintIngestToken } from '../../core/ingest/tokens';
 import { parseSweepSpec } from '../../core/spec/spec';
 import { createSweep } from '../../core/sweeps/store';
-import { isFinishedTrial } from '../../core/db/schema';
+import { apiTokens, isFinishedTrial, projects, type ApiTokenRole } from '../../core/db/schema';
 import { curvesQuery, LEADERBOARD_QUERY, SWEEP_QUERY, SWEEPS_QUERY } from '../../dashboard/src/queries';
 import type { Operation } from './executor';
 import type { Scenario } from './scenario';
@@ -27,13 +34,58 @@ export interface PrepareEnv {
   apiToken?: string;
 }
 
-/** Everything a generator needs besides the scenario. Carries tokens: never log it. */
+/**
+ * How a generator gets the run's API token: its own LADDER_API_TOKEN (`env`), or derived from the
+ * ingest secret and `salt` (`derived`; `tokenId` is the row revoked at the end).
+ */
+export type ApiAuth = { from: 'env' } | { from: 'derived'; salt: string; tokenId: string };
+
+/** Everything a generator needs besides the scenario and its worker's secrets. Holds no secret (it is in Temporal's history). */
 export type Prepared =
-  | { kind: 'ingest'; target: string; jobs: Array<{ trialId: string; token: string }> }
-  | { kind: 'graphql'; target: string; token: string; tokenId?: string; sweepIds: string[]; trialIds: string[]; metric: string }
-  | { kind: 'launch'; target: string; token: string; tokenId?: string; project: string }
+  | { kind: 'ingest'; target: string; trialIds: string[] }
+  | { kind: 'graphql'; target: string; auth: ApiAuth; sweepIds: string[]; trialIds: string[]; metric: string }
+  | { kind: 'launch'; target: string; auth: ApiAuth; project: string }
   | { kind: 'k8s'; runId: string }
   | { kind: 'http'; url: string };
+
+/** The secrets of the loadgen worker a generator runs on (never in an activity's input or result). */
+export interface GeneratorSecrets {
+  /** LADDER_INGEST_SECRET: mints ingest tokens, derives the run's API token. */
+  ingestSecret?: string;
+  /** LADDER_API_TOKEN. */
+  apiToken?: string;
+}
+
+/** The run's API token: `lad_` + HMAC-SHA256(ingest secret, label + salt), so only holders of the secret can make it. */
+export function deriveRunApiToken(ingestSecret: string, salt: string): string {
+  return TOKEN_PREFIX + createHmac('sha256', ingestSecret).update(`ladder-capacity-api-token:v1\n${salt}`).digest('base64url');
+}
+
+/** Stores the hash of a derived token as an API token of `project` (as createApiToken does for a random one). */
+async function storeDerivedApiToken(db: Database, ingestSecret: string, options: { project: string; role: ApiTokenRole }): Promise<ApiAuth> {
+  const salt = randomBytes(16).toString('hex');
+  const tokenId = `tok_${randomBytes(8).toString('hex')}`;
+  await db.db.insert(projects).values({ id: options.project, name: options.project }).onConflictDoNothing();
+  await db.db.insert(apiTokens).values({ id: tokenId, projectId: options.project, role: options.role, name: `capacity-${salt.slice(0, 6)}`, tokenHash: hashApiToken(deriveRunApiToken(ingestSecret, salt)) });
+  return { from: 'derived', salt, tokenId };
+}
+
+/** The token id a run made (to revoke at its end), if any. */
+export const preparedTokenId = (p: Prepared | null | undefined): string | undefined => (p && 'auth' in p && p.auth.from === 'derived' ? p.auth.tokenId : undefined);
+
+const API_SECRET_NEEDED = 'this scenario needs an API token: set LADDER_API_TOKEN, or LADDER_INGEST_SECRET (the deployment\'s) so the run makes one';
+
+/** The API token a generator sends, from its worker's secrets. */
+function apiTokenOf(auth: ApiAuth, secrets: GeneratorSecrets): string {
+  if (auth.from === 'env') return need(secrets.apiToken, `this loadgen worker has no LADDER_API_TOKEN, which the worker that prepared the run used`);
+  return deriveRunApiToken(need(secrets.ingestSecret, `this loadgen worker has no LADDER_INGEST_SECRET: it derives the run's API token`), auth.salt);
+}
+
+const apiAuth = async (env: PrepareEnv, role: ApiTokenRole, what: string): Promise<ApiAuth> => {
+  if (env.apiToken) return { from: 'env' };
+  const db = need(env.database, `the ${what} scenario creates a ${role} token: set DATABASE_URL or LADDER_API_TOKEN`);
+  return storeDerivedApiToken(db, need(env.ingestSecret, API_SECRET_NEEDED), { project: 'capacity', role });
+};
 
 export class TargetError extends Error {}
 
@@ -54,10 +106,10 @@ export async function prepareTarget(scenario: Scenario, env: PrepareEnv): Promis
     }
     case 'ingest': {
       const db = need(env.database, 'the ingest scenario creates trial rows: set DATABASE_URL (or run `ladder dev`)');
-      const secret = need(env.ingestSecret, 'the ingest scenario mints ingest tokens: set LADDER_INGEST_SECRET to the deployment\'s secret');
-      const ids = await seedTrials(db, `capacity-ingest`, scenario.ingest!.jobs, 'running');
-      const jobs = ids.map((trialId) => ({ trialId, token: mintIngestToken(secret, { trialId, attempt: 1, timeoutSeconds: 24 * 3600 }) }));
-      return { kind: 'ingest', target: need(target, 'target (or --target): the API URL'), jobs };
+      // Checked here too, so a run without it fails before seeding anything.
+      need(env.ingestSecret, 'the ingest scenario mints ingest tokens: set LADDER_INGEST_SECRET to the deployment\'s secret');
+      const trialIds = await seedTrials(db, `capacity-ingest`, scenario.ingest!.jobs, 'running');
+      return { kind: 'ingest', target: need(target, 'target (or --target): the API URL'), trialIds };
     }
     case 'graphql': {
       const db = need(env.database, 'the graphql scenario seeds data and creates a viewer token: set DATABASE_URL');
@@ -76,13 +128,12 @@ export async function prepareTarget(scenario: Scenario, env: PrepareEnv): Promis
         sweepIds = [rows[0]!.sweep_id];
         trialIds = rows.map((r) => r.id);
       }
-      const made = env.apiToken ? undefined : await createApiToken(db.db, { project: 'capacity', role: 'viewer', name: `capacity-${randomBytes(3).toString('hex')}` });
-      return { kind: 'graphql', target: need(target, 'target (or --target): the API URL'), token: env.apiToken ?? made!.token, tokenId: made?.id, sweepIds, trialIds, metric: SEED_METRIC };
+      const url = need(target, 'target (or --target): the API URL');
+      return { kind: 'graphql', target: url, auth: await apiAuth(env, 'viewer', 'graphql'), sweepIds, trialIds, metric: SEED_METRIC };
     }
     case 'launch': {
-      const db = env.apiToken ? undefined : need(env.database, 'the launch scenario creates an editor token: set DATABASE_URL or LADDER_API_TOKEN');
-      const made = env.apiToken ? undefined : await createApiToken(db!.db, { project: 'capacity', role: 'editor', name: `capacity-${randomBytes(3).toString('hex')}` });
-      return { kind: 'launch', target: need(target, 'target (or --target): the API URL'), token: env.apiToken ?? made!.token, tokenId: made?.id, project: 'capacity' };
+      const url = need(target, 'target (or --target): the API URL');
+      return { kind: 'launch', target: url, auth: await apiAuth(env, 'editor', 'launch'), project: 'capacity' };
     }
     case 'k8s':
       return { kind: 'k8s', runId: randomBytes(4).toString('hex') };
@@ -127,7 +178,7 @@ export interface GeneratorSlot {
   count: number;
 }
 
-export function buildOperation(scenario: Scenario, prepared: Prepared, slot: GeneratorSlot): BuiltOperation {
+export function buildOperation(scenario: Scenario, prepared: Prepared, slot: GeneratorSlot, secrets: GeneratorSecrets = {}): BuiltOperation {
   const dispatcher = new Agent({ connections: Math.min(scenario.load.maxInFlight, 512), pipelining: 1 });
   const close = () => dispatcher.close();
 
@@ -154,13 +205,16 @@ export function buildOperation(scenario: Scenario, prepared: Prepared, slot: Gen
     }
     case 'ingest': {
       const cfg = scenario.ingest!;
+      const secret = need(secrets.ingestSecret, 'this loadgen worker has no LADDER_INGEST_SECRET: the ingest scenario mints ingest tokens on the generator');
+      // Minted as the worker does for a job's attempt, valid as long as such a job could run.
+      const jobs = prepared.trialIds.map((trialId) => ({ trialId, token: mintIngestToken(secret, { trialId, attempt: 1, timeoutSeconds: 24 * 3600 }) }));
       // Each simulated job sends its own series, steps rising batch after batch like a training
       // loop; generators interleave their steps so their points are new rows too.
-      const next = prepared.jobs.map(() => 0);
+      const next = jobs.map(() => 0);
       return {
         operation: async (signal, index) => {
-          const j = index % prepared.jobs.length;
-          const job = prepared.jobs[j]!;
+          const j = index % jobs.length;
+          const job = jobs[j]!;
           const batchNo = next[j]!++;
           const points = Array.from({ length: cfg.batch }, (_, k) => {
             const step = (batchNo * slot.count + slot.index) * cfg.batch + k;
@@ -173,6 +227,7 @@ export function buildOperation(scenario: Scenario, prepared: Prepared, slot: Gen
     }
     case 'graphql': {
       const g = scenario.graphql!;
+      const api = { target: prepared.target, token: apiTokenOf(prepared.auth, secrets) };
       const mix = (['sweeps', 'sweep', 'leaderboard', 'curves'] as const).filter((k) => g.mix[k] > 0);
       const total = mix.reduce((s, k) => s + g.mix[k], 0);
       if (!total) throw new TargetError('graphql.mix: at least one weight must be above 0');
@@ -189,16 +244,17 @@ export function buildOperation(scenario: Scenario, prepared: Prepared, slot: Gen
           // A golden-ratio sequence, so every generator runs the same mix without a shared RNG.
           const which = pick(((index * 0.6180339887) + slot.index * 0.37) % 1);
           const id = prepared.sweepIds[index % prepared.sweepIds.length]!;
-          if (which === 'sweeps') await graphql(prepared, SWEEPS_QUERY, { first: 20 }, signal);
-          else if (which === 'sweep') await graphql(prepared, SWEEP_QUERY, { id }, signal);
-          else if (which === 'leaderboard') await graphql(prepared, LEADERBOARD_QUERY, { id, metric: prepared.metric, mode: 'min' }, signal);
-          else await graphql(prepared, curves, { ...curveVars, names: [prepared.metric], maxPoints: g.maxPoints }, signal);
+          if (which === 'sweeps') await graphql(api, SWEEPS_QUERY, { first: 20 }, signal);
+          else if (which === 'sweep') await graphql(api, SWEEP_QUERY, { id }, signal);
+          else if (which === 'leaderboard') await graphql(api, LEADERBOARD_QUERY, { id, metric: prepared.metric, mode: 'min' }, signal);
+          else await graphql(api, curves, { ...curveVars, names: [prepared.metric], maxPoints: g.maxPoints }, signal);
         },
         close,
       };
     }
     case 'launch': {
       const cfg = scenario.launch!;
+      const api = { target: prepared.target, token: apiTokenOf(prepared.auth, secrets) };
       const launched: string[] = [];
       let seenRunning = 0;
       const started = performance.now();
@@ -209,11 +265,11 @@ export function buildOperation(scenario: Scenario, prepared: Prepared, slot: Gen
         // The measured latency is submit → first trial running (or already past running).
         operation: async (signal, index) => {
           const spec = { name: `capacity-launch-${slot.index}-${index}`, project: prepared.project, kind: cfg.kind, base: cfg.config, seeds: cfg.trials };
-          const data = (await graphql(prepared, LAUNCH, { spec }, signal)) as { launchSweep: { sweep: { id: string } } };
+          const data = (await graphql(api, LAUNCH, { spec }, signal)) as { launchSweep: { sweep: { id: string } } };
           const id = data.launchSweep.sweep.id;
           launched.push(id);
           for (;;) {
-            const p = (await graphql(prepared, PROGRESS, { id }, signal)) as Progress;
+            const p = (await graphql(api, PROGRESS, { id }, signal)) as Progress;
             const c = p.sweep?.progress.counts ?? {};
             if ((c.running ?? 0) + (c.succeeded ?? 0) + (c.failed ?? 0) > 0) {
               seenRunning++;
@@ -231,7 +287,7 @@ export function buildOperation(scenario: Scenario, prepared: Prepared, slot: Gen
             finished = 0;
             total = 0;
             for (const id of launched) {
-              const p = (await graphql(prepared, PROGRESS, { id }, signal).catch(() => ({ sweep: null }))) as Progress;
+              const p = (await graphql(api, PROGRESS, { id }, signal).catch(() => ({ sweep: null }))) as Progress;
               const c = p.sweep?.progress.counts ?? {};
               total += p.sweep?.progress.total ?? 0;
               finished += Object.entries(c).filter(([status]) => isFinishedTrial(status as Parameters<typeof isFinishedTrial>[0])).reduce((s, [, n]) => s + n, 0);

@@ -9,6 +9,10 @@
  * | steps × step_sleep ≥ LONG_S (e.g. 10000 × 0.2 s)     | none                                     | Running until deleted            |
  * | otherwise                                            | exit-code 0, duration steps × step_sleep | Succeeded, exit code 0           |
  *
+ * A `command` launch (bring your own job) maps the same way from the synthetic knobs in its config;
+ * its other keys are ignored (only kind `synthetic` is strict), so a command sweep on KWOK sets
+ * `steps`/`step_sleep` to choose how long its pods "run".
+ *
  * Durations are scaled by `timeScale` and at least `minMs` (KWOK's own reaction time is ~100 ms).
  * The mapping uses the simulated executor's config resolver, so the contract fixtures are
  * unchanged: this hook is passed as `KubernetesExecutorOptions.podAnnotations`.

@@ -12,9 +12,9 @@ import * as path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { and, eq, inArray } from 'drizzle-orm';
 import * as k8s from '@kubernetes/client-node';
-import { events, isFinishedSweep, metricPoints, sweeps, trials } from '../../core/db/schema';
+import { analyses, events, isFinishedSweep, metricPoints, sweeps, trials } from '../../core/db/schema';
 import { cancelSweep, launchSweep, type LaunchContext } from '../../core/sweeps/launch';
-import type { SweepSpecInput } from '../../core/spec/spec';
+import { SpecError, type SweepSpecInput } from '../../core/spec/spec';
 import { jobNameFor, KubernetesExecutor } from '../../workers/executors/kubernetes';
 import type { JobLaunch } from '../../workers/executors/types';
 import type { LadderWorker } from '../../workers/worker';
@@ -23,6 +23,8 @@ import { FAKE_NODE_LABEL, FAKE_NODE_TAINT, startCluster, type TestCluster } from
 import { kwokAnnotations, withSimulatedIngest } from './kwok-sim';
 
 const IMAGE = 'registry.invalid/ladder/jobs@sha256:' + '1'.repeat(64);
+// A user's image for a `command` sweep: different from the executor's own, so the Job shows whose it runs.
+const BYO_IMAGE = 'registry.invalid/team/train@sha256:' + '2'.repeat(64);
 const NS = 'sweeps';
 
 describe('kubernetes sweeps (KWOK, 4 × 8 GPUs)', { concurrency: false }, () => {
@@ -349,6 +351,113 @@ describe('kubernetes sweeps (KWOK, 4 × 8 GPUs)', { concurrency: false }, () => 
       const n = await stack.database.db.select().from(metricPoints).where(and(eq(metricPoints.trialId, r.id), eq(metricPoints.name, 'loss')));
       assert.equal(n.length, 6, `${r.id} loss points`);
     }
+    await worker.shutdown();
+    worker = undefined;
+  });
+
+  it('a `command` sweep runs the user\'s program in its image on the GPU nodes, climbs 2 rungs with promotion; without an image it is refused at launch', { timeout: 600_000 }, async () => {
+    const kctx: LaunchContext = { ...ctx, executor: 'kubernetes' };
+    // A value a shell would split or expand: it must reach the container as these exact characters.
+    const env = { DATASET: 'digits', NOTE: 'héllo wörld $(id) `x`' };
+    const byo = {
+      name: 'byo-k8s',
+      command: ['python', 'train.py', '{args}'],
+      image: BYO_IMAGE,
+      env,
+      // KWOK reads steps × step_sleep (2 s) from the config like any launch's; noise 0 keeps the
+      // simulated ranking of the two rates fixed (lr 3e-4 is the synthetic curve's optimum).
+      base: { steps: 4, step_sleep: 0.5, noise: 0 },
+      grid: { lr: [0.0003, 0.03] },
+      seeds: 2,
+      scale: { key: 'width', rungs: [{ name: 's', value: 64 }, { name: 'l', value: 256 }] },
+      promotion: { metric: 'val_loss', mode: 'min' as const, topK: 1 },
+      resources: { gpus: 2, cpu: 1, memory: '1Gi' },
+      concurrency: 8,
+      retries: 1,
+      timeoutSeconds: 600,
+    };
+
+    // Refused before anything is stored: the executor named in the context is Kubernetes.
+    const { image: _image, ...noImage } = byo;
+    await assert.rejects(launchSweep(kctx, { spec: { ...noImage, name: 'byo-k8s-no-image' } }), (e: unknown) => {
+      assert.ok(e instanceof SpecError, `a SpecError, got ${String(e)}`);
+      assert.deepEqual(e.issues.map((i) => i.path), ['image']);
+      return true;
+    });
+    assert.equal((await stack.database.db.select().from(sweeps).where(eq(sweeps.name, 'byo-k8s-no-image'))).length, 0, 'nothing stored');
+
+    worker = await stack.startWorker({ executor: withSimulatedIngest(newExecutor()) });
+    const sweep = await launchSweep(kctx, { spec: byo });
+    assert.equal(sweep.spec.kind, 'command');
+    assert.equal(sweep.trials, 8);
+    assert.equal(await waitForSweepWithin(kctx, sweep.id, 300_000), 'succeeded');
+
+    // Every trial's outcome: 4 ran on rung s; of rung l only the promoted rate (both seeds) ran.
+    const rows = await stack.database.db.select().from(trials).where(eq(trials.sweepId, sweep.id));
+    const outcome = rows
+      .map((r) => `${r.rungName} lr=${(r.config as { lr: number }).lr} seed=${r.seed}: ${r.status}${r.exitReason ? ` (${r.exitReason})` : ''}`)
+      .sort();
+    assert.deepEqual(outcome, [
+      'l lr=0.0003 seed=0: succeeded',
+      'l lr=0.0003 seed=1: succeeded',
+      'l lr=0.03 seed=0: skipped (not promoted)',
+      'l lr=0.03 seed=1: skipped (not promoted)',
+      's lr=0.0003 seed=0: succeeded',
+      's lr=0.0003 seed=1: succeeded',
+      's lr=0.03 seed=0: succeeded',
+      's lr=0.03 seed=1: succeeded',
+    ]);
+    for (const r of rows.filter((t) => t.status === 'succeeded')) {
+      assert.equal(r.attempts, 1, `${r.id} attempts`);
+      assert.equal(typeof (r.result as { metrics?: { val_loss?: unknown } } | null)?.metrics?.val_loss, 'number', `${r.id} has a val_loss`);
+    }
+    const [promotion] = await stack.database.db
+      .select()
+      .from(analyses)
+      .where(and(eq(analyses.sweepId, sweep.id), eq(analyses.kind, 'promotion'), eq(analyses.rungIndex, 0)));
+    assert.ok(promotion, 'the promotion decision after rung s is stored');
+    const decisions = (promotion.data as { decisions: Array<{ variantIndex: number; promoted: boolean }> }).decisions;
+    const bestVariant = rows.find((r) => (r.config as { lr: number }).lr === 0.0003)!.variantIndex;
+    assert.deepEqual(
+      decisions.map((d) => [d.variantIndex, d.promoted]).sort(),
+      [[bestVariant, true], [1 - bestVariant, false]].sort(),
+    );
+
+    // The Jobs as the API server holds them: one per trial that ran, each running the user's
+    // argument list (not a shell, not the job module) in the spec's image with the spec's env.
+    const jobs = await sweepJobs(sweep.id);
+    assert.equal(jobs.length, 6);
+    const argv = (lr: string, width: number, seed: number) =>
+      ['python', 'train.py', `--lr=${lr}`, '--noise=0', `--seed=${seed}`, '--step_sleep=0.5', '--steps=4', `--width=${width}`].join(' ');
+    const commands: string[] = [];
+    for (const job of jobs) {
+      const pod = job.spec!.template.spec!;
+      assert.equal(pod.containers.length, 1);
+      const c = pod.containers[0]!;
+      assert.equal(c.image, BYO_IMAGE, `${job.metadata!.name}: the spec's image`);
+      assert.equal(c.args, undefined, 'the whole argument list is the command, nothing appended');
+      commands.push(c.command!.join(' '));
+      // Each argument is its own list item: the Job holds 8, never one string for a shell.
+      assert.equal(c.command!.length, 8);
+      const byName = new Map((c.env ?? []).map((e) => [e.name, e]));
+      assert.equal(byName.size, (c.env ?? []).length, `${job.metadata!.name}: no variable set twice`);
+      assert.equal(byName.get('DATASET')?.value, env.DATASET);
+      assert.equal(byName.get('NOTE')?.value, env.NOTE);
+      assert.equal(byName.get('LADDER_CONFIG')?.value, '/config/config.json');
+      assert.equal(byName.get('LADDER_TRIAL_ID')?.value, job.metadata!.labels!['ladder.dev/trial']);
+      assert.ok(byName.get('LADDER_INGEST_TOKEN')?.valueFrom?.secretKeyRef, 'the token comes from the Secret');
+      assert.equal(byName.get('LADDER_INGEST_TOKEN')?.value, undefined);
+      // The config file the command is told about is mounted from the attempt's Secret.
+      assert.ok(c.volumeMounts?.some((m) => m.mountPath === '/config'), 'the config volume is mounted');
+    }
+    assert.deepEqual(commands.sort(), [
+      argv('0.0003', 256, 0),
+      argv('0.0003', 256, 1),
+      argv('0.0003', 64, 0),
+      argv('0.0003', 64, 1),
+      argv('0.03', 64, 0),
+      argv('0.03', 64, 1),
+    ].sort());
     await worker.shutdown();
     worker = undefined;
   });

@@ -444,6 +444,20 @@ describe('SimulatedExecutor.wait and its memory', { timeout: 120_000 }, () => {
     }
   });
 
+  it('wait follows the injected clock: moving it past the run end wakes the waiter (the dashboard test moves it)', async () => {
+    let shift = 0;
+    const executor = new SimulatedExecutor({ now: () => Date.now() + shift });
+    const ref = await executor.submit(aLaunch().withConfig({ steps: 10, step_sleep: 60 }).build()); // 10 min
+    const controller = new AbortController();
+    const limit = setTimeout(() => controller.abort(), 10_000);
+    const waiting = executor.wait(ref, controller.signal);
+    shift += 11 * 60_000;
+    const status = await waiting;
+    clearTimeout(limit);
+    assert.equal(controller.signal.aborted, false, 'the run end woke the wait, not its time limit');
+    assert.equal(status.state, 'succeeded');
+  });
+
   it('wait wakes on the run end, not on a poll; aborted and shared-signal waits leave nothing behind', async () => {
     const executor = new SimulatedExecutor();
     // Runs on the real clock: one that outlasts the loop below, and one of 1 s.

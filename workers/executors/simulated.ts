@@ -280,6 +280,9 @@ interface SimExecution {
   timer?: NodeJS.Timeout;
 }
 
+/** Longest a waiter sleeps before looking at the (injectable, movable) clock again. */
+const RUN_END_RECHECK_MS = 250;
+
 export class SimulatedExecutor implements Executor {
   readonly name = 'simulated';
   private readonly timeScale: number;
@@ -413,14 +416,26 @@ export class SimulatedExecutor implements Executor {
       };
       wakers.add(done);
       signal.addEventListener('abort', done, { once: true });
-      const remaining = exec.endsAt - this.now();
-      if (remaining > 0 && exec.cancelledAt === undefined && !exec.timer) {
-        exec.timer = setTimeout(() => {
-          exec.timer = undefined;
-          this.wake(exec);
-        }, remaining);
-      }
+      if (exec.endsAt - this.now() > 0 && exec.cancelledAt === undefined && !exec.timer) this.armRunEnd(exec);
     });
+  }
+
+  /**
+   * Wakes the waiters when the run ends on the injectable clock. The clock may be moved ahead
+   * (tests jump it by a trial's length), so the timer looks again at least every
+   * RUN_END_RECHECK_MS instead of trusting the real time left.
+   */
+  private armRunEnd(exec: SimExecution): void {
+    const remaining = exec.endsAt - this.now();
+    exec.timer = setTimeout(
+      () => {
+        exec.timer = undefined;
+        if (!exec.wakers || exec.wakers.size === 0) return;
+        if (exec.endsAt - this.now() > 0 && exec.cancelledAt === undefined) this.armRunEnd(exec);
+        else this.wake(exec);
+      },
+      Math.max(0, Math.min(remaining, RUN_END_RECHECK_MS)),
+    );
   }
 
   private wake(exec: SimExecution): void {
