@@ -185,7 +185,7 @@ async function startApp(config: AppConfig): Promise<App> {
       pollIntervalMs: 500,
     });
     stopOnError.push(() => worker.shutdown());
-    const loadgen: LoadgenWorker = { running: Promise.resolve(), shutdown: async () => {} }; void startLoadgenWorker; ({
+    const loadgen: LoadgenWorker = await startLoadgenWorker({
       temporalAddress: config.temporalAddress,
       generatorQueue: LOADGEN_TASK_QUEUE,
       controlQueue: CAPACITY_CONTROL_QUEUE,

@@ -98,7 +98,10 @@ async function withLaunchContext<T>(fn: (ctx: LaunchContext, c: Connections) => 
   try {
     const temporal = new Client({ connection, namespace: conn.namespace });
     const { codeVersion } = require('../core/code-version') as typeof import('../core/code-version');
-    return await fn({ db: database.db, temporal, taskQueue: conn.taskQueue, codeVersion: codeVersion() }, { ...conn, database });
+    // The executor the deployment runs (LADDER_EXECUTOR): what it alone refuses (a command sweep
+    // without an image on Kubernetes) is refused here, before anything is stored.
+    const executor = lazy.settings().readSettings().LADDER_EXECUTOR;
+    return await fn({ db: database.db, temporal, taskQueue: conn.taskQueue, codeVersion: codeVersion(), executor }, { ...conn, database });
   } finally {
     await connection.close();
     await database.close();

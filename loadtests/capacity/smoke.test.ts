@@ -3,7 +3,7 @@
  * seconds at a low rate, against the embedded stack (real Postgres, Temporal, API server and a
  * worker with the simulated executor), with loose thresholds, each run through the capacity
  * workflow on a loadgen worker, as `ladder capacity run` does. Targets are loopback only. The k8s
- * scenario needs a cluster: its smoke belongs with the Kubernetes suite (test/k8s, npm run test:k8s).
+ * scenario needs a cluster: its smoke is test/k8s/capacity.test.ts (npm run test:k8s).
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
