@@ -26,9 +26,14 @@ export function hashApiToken(token: string): string {
 
 export async function createApiToken(
   db: Db,
-  options: { project: string; role: ApiTokenRole; name: string },
+  /**
+   * `token`: a value the caller derived itself (a capacity run's token, made again from a secret
+   * where it is used, so it never travels); default a random one. Only its hash is stored.
+   */
+  options: { project: string; role: ApiTokenRole; name: string; token?: string },
 ): Promise<{ id: string; token: string }> {
-  const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+  const token = options.token ?? TOKEN_PREFIX + randomBytes(32).toString('base64url');
+  if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) throw new Error(`an API token starts with ${TOKEN_PREFIX} and has at most 200 characters`);
   const id = `tok_${randomBytes(8).toString('hex')}`;
   await db.insert(projects).values({ id: options.project, name: options.project }).onConflictDoNothing();
   await db.insert(apiTokens).values({
@@ -111,7 +116,7 @@ export class ApiTokenVerifier {
   statements = 0;
 
   constructor(
-    private readonly db: Db,
+    db: Db,
     options: ApiTokenVerifierOptions = {},
   ) {
     this.ttlMs = options.ttlMs ?? 30_000;

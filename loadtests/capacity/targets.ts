@@ -14,11 +14,11 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type { Database } from '../../core/db/client';
-import { hashApiToken, TOKEN_PREFIX } from '../../core/auth/tokens';
+import { createApiToken, TOKEN_PREFIX } from '../../core/auth/tokens';
 import { mintIngestToken } from '../../core/ingest/tokens';
 import { parseSweepSpec } from '../../core/spec/spec';
 import { createSweep } from '../../core/sweeps/store';
-import { apiTokens, isFinishedTrial, projects, type ApiTokenRole } from '../../core/db/schema';
+import { isFinishedTrial, type ApiTokenRole } from '../../core/db/schema';
 import { curvesQuery, LEADERBOARD_QUERY, SWEEP_QUERY, SWEEPS_QUERY } from '../../dashboard/src/queries';
 import type { Operation } from './executor';
 import type { Scenario } from './scenario';
@@ -64,9 +64,7 @@ export function deriveRunApiToken(ingestSecret: string, salt: string): string {
 /** Stores the hash of a derived token as an API token of `project` (as createApiToken does for a random one). */
 async function storeDerivedApiToken(db: Database, ingestSecret: string, options: { project: string; role: ApiTokenRole }): Promise<ApiAuth> {
   const salt = randomBytes(16).toString('hex');
-  const tokenId = `tok_${randomBytes(8).toString('hex')}`;
-  await db.db.insert(projects).values({ id: options.project, name: options.project }).onConflictDoNothing();
-  await db.db.insert(apiTokens).values({ id: tokenId, projectId: options.project, role: options.role, name: `capacity-${salt.slice(0, 6)}`, tokenHash: hashApiToken(deriveRunApiToken(ingestSecret, salt)) });
+  const { id: tokenId } = await createApiToken(db.db, { ...options, name: `capacity-${salt.slice(0, 6)}`, token: deriveRunApiToken(ingestSecret, salt) });
   return { from: 'derived', salt, tokenId };
 }
 
