@@ -19,6 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { example } from './help';
 import type { Database } from '../core/db/client';
 import type { SweepSpec } from '../core/spec/spec';
 import type { LaunchContext } from '../core/sweeps/launch';
@@ -146,10 +147,6 @@ function packageVersion(): string {
   return typeof pkg.version === 'string' ? pkg.version : 'unknown';
 }
 
-/** Adds an "Example:" block under a command's help. */
-function example(cmd: Command, ...lines: string[]): Command {
-  return cmd.addHelpText('after', `\nExample:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
-}
 
 /** A whole number option (≥ min), or a usage error naming the option. */
 function intOption(name: string, value: string | undefined, min: number): number | undefined {

@@ -68,7 +68,8 @@ async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof CancelledFailure || err instanceof ApplicationFailure) throw err;
+    // Already says what failed and how: a cancellation, a Temporal failure, a launch that cannot run.
+    if (err instanceof CancelledFailure || err instanceof ApplicationFailure || err instanceof InvocationError) throw err;
     const message = err instanceof Error ? err.message : String(err);
     throw new Error(`${name}: ${message}`, { cause: err });
   }
@@ -246,11 +247,10 @@ export function createActivities(deps: ActivityDeps) {
             const ref = await step(`submit trial ${s.trialId} attempt ${s.attempt}`, () => executor.submit(launchFor(s, sweep)));
             return { s, sweep, ref, submittedAt: Date.now() };
           } catch (err) {
-            const invalid = err instanceof InvocationError ? err : (err as Error).cause instanceof InvocationError ? ((err as Error).cause as InvocationError) : null;
-            if (!invalid) throw err;
+            if (!(err instanceof InvocationError)) throw err;
             // The launch cannot run as given (e.g. a command sweep without an image on Kubernetes):
             // no attempt can fix it, so the trial fails as a bad config instead of retrying forever.
-            log.warn('trial cannot run as given', { trialId: s.trialId, attempt: s.attempt, error: invalid.message });
+            log.warn('trial cannot run as given', { trialId: s.trialId, attempt: s.attempt, error: err.message });
             const verdict = { state: 'failed' as const, reason: BAD_CONFIG_REASON, retryable: false };
             const recorded = await state.recordOutcome({ trialId: s.trialId, attempt: s.attempt, verdict, wallSeconds: 0, gpus: sweep.spec.resources.gpus });
             outcomes.set(s.trialId, toOutcome(recorded, 0));

@@ -137,20 +137,25 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<string> 
     return mean < SHORT_TRIAL_SECONDS ? batchLimit : 1;
   };
 
+  /** Holds a trial's slot for `ms`, then queues its next attempt first. */
+  const backOff = (trial: PendingTrial, ms: number) => {
+    backingOff.set(trial.trialId, trial);
+    // Timers of a cancelled workflow reject; the cancel path below takes over then.
+    sleep(ms).then(
+      () => {
+        if (backingOff.delete(trial.trialId)) ready.unshift({ trialId: trial.trialId, attempt: trial.attempt });
+        notify();
+      },
+      () => undefined,
+    );
+  };
+
   const noteOutcome = (o: TrialOutcome) => {
     recent.push(o.wallSeconds);
     if (recent.length > RECENT_OUTCOMES) recent.shift();
     if (!o.final) {
       const next = { trialId: o.trialId, attempt: o.attempt + 1, notBefore: Date.now() + o.retryInMs };
-      backingOff.set(o.trialId, next);
-      // Timers of a cancelled workflow reject; the cancel path below takes over then.
-      sleep(o.retryInMs).then(
-        () => {
-          if (backingOff.delete(o.trialId)) ready.unshift({ trialId: next.trialId, attempt: next.attempt });
-          notify();
-        },
-        () => undefined,
-      );
+      backOff(next, o.retryInMs);
       return;
     }
     if (badConfigStreak === null) return;
@@ -196,15 +201,7 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<string> 
     for (const p of input.pending ?? []) {
       resumed.add(p.trialId);
       if (p.notBefore !== undefined && p.notBefore > Date.now()) {
-        backingOff.set(p.trialId, p);
-        const wait = p.notBefore - Date.now();
-        sleep(wait).then(
-          () => {
-            if (backingOff.delete(p.trialId)) ready.unshift({ trialId: p.trialId, attempt: p.attempt });
-            notify();
-          },
-          () => undefined,
-        );
+        backOff(p, p.notBefore - Date.now());
       } else ready.push({ trialId: p.trialId, attempt: p.attempt });
     }
     for (const q of input.queued ?? []) {
