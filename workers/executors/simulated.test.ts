@@ -458,6 +458,22 @@ describe('SimulatedExecutor.wait and its memory', { timeout: 120_000 }, () => {
     assert.equal(status.state, 'succeeded');
   });
 
+  it('wait is woken when the run ends between its status read and its subscription (a clock that moves on every read)', async () => {
+    // CI once failed here: wait() saw the run going, the clock passed its end before the waiter
+    // subscribed, no timer was armed and the wait hung until its signal.
+    for (let runMs = 1; runMs <= 12; runMs++) {
+      let clock = 1_000_000;
+      const executor = new SimulatedExecutor({ now: () => clock++ });
+      const ref = await executor.submit(aLaunch().withConfig({ steps: 1, step_sleep: runMs / 1000 }).build());
+      const controller = new AbortController();
+      const limit = setTimeout(() => controller.abort(), 2_000);
+      const status = await executor.wait(ref, controller.signal);
+      clearTimeout(limit);
+      assert.equal(controller.signal.aborted, false, `a ${runMs} ms run: only the time limit ended the wait`);
+      assert.equal(status.state, 'succeeded', `a ${runMs} ms run`);
+    }
+  });
+
   it('wait wakes on the run end, not on a poll; aborted and shared-signal waits leave nothing behind', async () => {
     const executor = new SimulatedExecutor();
     // Runs on the real clock: one that outlasts the loop below, and one of 1 s.

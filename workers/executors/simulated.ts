@@ -416,7 +416,11 @@ export class SimulatedExecutor implements Executor {
       };
       wakers.add(done);
       signal.addEventListener('abort', done, { once: true });
-      if (exec.endsAt - this.now() > 0 && exec.cancelledAt === undefined && !exec.timer) this.armRunEnd(exec);
+      if (exec.cancelledAt !== undefined || exec.ingest?.state === 'posting') return; // woken by the cancel or the POSTs
+      // The clock is read again here: the run may have ended since the caller saw it running, and
+      // then no timer would ever wake this waiter.
+      if (exec.endsAt - this.now() <= 0) done();
+      else if (!exec.timer) this.armRunEnd(exec);
     });
   }
 
