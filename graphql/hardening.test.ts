@@ -129,6 +129,47 @@ describe('request hardening', () => {
       const small = await gql(`{ sweeps { totalCount } }`, { pad: 'x'.repeat(1000) });
       assert.equal(small.status, 200);
     });
+
+    it('over HTTP, refuses a declared oversize body on its header before the body is sent, and a chunked one part-way', { timeout: 30_000 }, async () => {
+      const local = createApiServer({ database: stack.database, ingestSecret: 'x'.repeat(32), allowAnonymousRead: true });
+      const url = await local.listen(0);
+      try {
+        const send = (headers: Record<string, string | number>, writeBody: (req: ReturnType<typeof httpRequest>) => void) =>
+          new Promise<{ status: number; text: string }>((resolve, reject) => {
+            const req = httpRequest(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+              let text = '';
+              res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+            });
+            req.on('error', reject);
+            writeBody(req);
+          });
+        // Headers only: were the server to wait for the 2 MB it would never answer (the test times out).
+        const declared = await send({ 'content-length': 2 * 1024 * 1024 }, (req) => req.flushHeaders());
+        assert.equal(declared.status, 413);
+        assert.match(declared.text, /Request body too large: at most 1048576 bytes/);
+        const chunked = await send({ 'transfer-encoding': 'chunked' }, (req) => {
+          const chunk = 'x'.repeat(64 * 1024);
+          let sent = 0;
+          const more = (): void => {
+            while (sent < 4 * 1024 * 1024) {
+              sent += chunk.length;
+              if (!req.write(chunk)) return void req.once('drain', more);
+            }
+            req.end();
+          };
+          req.on('response', () => (sent = Infinity));
+          more();
+        });
+        assert.equal(chunked.status, 413);
+        const ok = await send({ 'transfer-encoding': 'chunked' }, (req) => req.end(JSON.stringify({ query: '{ sweeps { totalCount } }' })));
+        assert.equal(ok.status, 200, ok.text);
+        assert.equal(JSON.parse(ok.text).data.sweeps.totalCount, 1);
+      } finally {
+        await local.close();
+      }
+      const bogus = await api.yoga.fetch('http://ladder.test/graphql', { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '12abc' }, body: '{}' });
+      assert.equal(bogus.status, 400);
+    });
   });
 
   describe('origins and hosts', () => {

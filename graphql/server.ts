@@ -19,6 +19,7 @@ import { createIngestRoutes } from './ingest/routes';
 import { SweepNotifier } from './notify';
 import { LeaderboardCache, type LeaderboardCacheOptions } from './read-cache';
 import { useAuth } from './plugins/use-auth';
+import { useBodyLimit } from './plugins/use-body-limit';
 import { useClientErrorStatus, useInputGuard } from './plugins/use-input-guard';
 import { resolveLimits, useLimits, type LimitsOptions } from './plugins/use-limits';
 import { maskedErrors } from './plugins/use-masking';
@@ -124,7 +125,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       readLogs: options.readLogs,
     }),
     graphqlEndpoint: '/graphql',
-    maxRequestBodySize: limits.maxBodyBytes,
+    maxRequestBodySize: false, // useBodyLimit below: yoga's streams every body through a limiter
     cors: origin.cors,
     graphiql: options.graphiql ?? process.env.NODE_ENV !== 'production',
     // GraphiQL's scripts and styles come inlined from the package: yoga's default page loads them
@@ -137,6 +138,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     maskedErrors: maskedErrors({ log: options.log }),
     plugins: [
       useHostCheck(origin),
+      useBodyLimit({ maxBytes: limits.maxBodyBytes }),
       useReadiness({ pool: database.pool, temporal: options.temporal?.client, log: options.log }),
       useAuth({ verify: verifyToken, allowAnonymousRead: options.allowAnonymousRead }),
       ...useLimits(limits),

@@ -4,8 +4,8 @@
  *
  * Checked in the order a request meets them, each refusing before the next does any work:
  *
- * 1. body: a POST body above `maxBodyBytes` (default 1 MiB) → HTTP 413 before it is parsed (yoga's
- *    own `maxRequestBodySize`, which server.ts sets from here; it counts streamed bodies too).
+ * 1. body: a POST body above `maxBodyBytes` (default 1 MiB) → HTTP 413 before it is parsed
+ *    (`use-body-limit.ts`, which server.ts sets from here; it counts streamed bodies too).
  * 2. tokens (GraphQL Armor max-tokens, at parse): above `maxTokens` (default 5000) the parser stops,
  *    so validation never sees a huge document → HTTP 400.
  * 3. validation (GraphQL Armor rules, reported with our codes → HTTP 400): aliases above
