@@ -23,7 +23,7 @@ const ok = { name: 'k', kind: 'synthetic' };
 
 describe('job-kinds.json', () => {
   it('describes every job kind with typed keys and its presets', () => {
-    assert.deepEqual(jobKindNames().sort(), ['rlhf', 'ssl', 'synthetic', 'ttt', 'video']);
+    assert.deepEqual(jobKindNames().sort(), ['clip', 'instaaug', 'rlhf', 'ssl', 'synthetic', 'ttt', 'video']);
     const synthetic = jobKind('synthetic')!;
     assert.equal(synthetic.keys.steps, 'int');
     assert.equal(synthetic.keys.scale, 'float', 'a float default written 1000000.0 stays a float');
@@ -55,7 +55,7 @@ describe('job-kinds.json', () => {
 describe('parseSweepSpec: configs are checked against the job kind', () => {
   it('refuses an unknown kind, listing the known ones', () => {
     assert.deepEqual(issuesOf(() => parseSweepSpec({ name: 'k', kind: 'synthtic' })), [
-      { path: 'kind', message: 'unknown job kind "synthtic" (known: rlhf, ssl, synthetic, ttt, video)' },
+      { path: 'kind', message: 'unknown job kind "synthtic" (known: clip, instaaug, rlhf, ssl, synthetic, ttt, video)' },
     ]);
   });
 

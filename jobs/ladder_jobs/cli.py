@@ -3,6 +3,8 @@
     python -m ladder_jobs run --kind KIND --config FILE   run one trial (env: see protocol.py)
     python -m ladder_jobs kinds [--json]                  list the kinds
     python -m ladder_jobs config --kind KIND --config FILE  print the resolved config as JSON
+    python -m ladder_jobs lc-winrate FILE [--glm G] [--json]  raw / length-controlled win rates of an
+                                                          alpaca_eval annotation file
 
 Exit codes (the contract with the executor):
     0    success, only after the final result was recorded
@@ -20,7 +22,7 @@ import traceback
 from types import ModuleType
 
 from ladder_jobs import EXIT_BAD_CONFIG, EXIT_ERROR, EXIT_OK, EXIT_STOPPED, signals
-from ladder_jobs.config import ConfigError, load_config_file, resolve_config
+from ladder_jobs.config import ConfigError, kind_tables, load_config_file, resolve_kind
 from ladder_jobs.kinds import KINDS, UnknownKind, get_kind
 from ladder_jobs.protocol import ProtocolError, read_env
 
@@ -38,9 +40,7 @@ def _resolve(kind_name: str, config_path: str) -> tuple[ModuleType, dict, str | 
     """Kind module, resolved config, preset. Raises UnknownKind or ConfigError."""
     kind = get_kind(kind_name)
     raw = load_config_file(config_path)
-    config, preset = resolve_config(kind_name, kind.DEFAULTS, kind.PRESETS, raw)
-    if hasattr(kind, "validate"):
-        kind.validate(config)
+    config, preset = resolve_kind(kind_name, kind, raw)
     return kind, config, preset
 
 
@@ -96,7 +96,8 @@ def cmd_kinds(args: argparse.Namespace) -> int:
     for name in sorted(KINDS):
         try:
             kind = get_kind(name)
-            listing[name] = {"help": kind.HELP, "defaults": kind.DEFAULTS, "presets": kind.PRESETS}
+            defaults, presets = kind_tables(kind)
+            listing[name] = {"help": kind.HELP, "defaults": defaults, "presets": presets}
         except ImportError as e:  # e.g. torch missing: still list it
             listing[name] = {"help": f"(unavailable: {e})", "defaults": None, "presets": None}
     if args.json:
@@ -121,6 +122,26 @@ def cmd_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_lc_winrate(args: argparse.Namespace) -> int:
+    # Imported here: numpy (and scikit-learn) are needed by this command only.
+    from ladder_jobs.kinds.rlhf import DEFAULT_GLM, GLMS
+    from ladder_jobs.kinds.rlhf.lc_file import AnnotationError, main as lc_main
+
+    glm = args.glm or DEFAULT_GLM
+    if glm not in GLMS:
+        _err(f"lc-winrate: --glm must be one of {', '.join(GLMS)}, got {glm!r}")
+        return EXIT_BAD_CONFIG
+    try:
+        print(lc_main(args.file, glm, args.json))
+    except (AnnotationError, OSError, UnicodeDecodeError) as e:
+        _err(f"lc-winrate: {e}")
+        return EXIT_BAD_CONFIG
+    except ImportError as e:  # the cross-validated GLMs need scikit-learn
+        _err(f"lc-winrate: {e}; the length_controlled_noreg GLM needs only numpy")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ladder_jobs", description="Run Ladder job kinds.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -135,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument("--kind", required=True)
     cfg.add_argument("--config", required=True)
     cfg.set_defaults(fn=cmd_config)
+    lc = sub.add_parser("lc-winrate", help="raw and length-controlled win rates of an alpaca_eval annotation file")
+    lc.add_argument("file", help="alpaca_eval annotations: JSON array or JSON lines")
+    lc.add_argument("--glm", default=None, help="length_controlled_v1 (default) | length_controlled_noreg | "
+                    "length_controlled_minimal")
+    lc.add_argument("--json", action="store_true", help="print JSON")
+    lc.set_defaults(fn=cmd_lc_winrate)
     return p
 
 

@@ -191,14 +191,9 @@ def init(config: Mapping[str, Any] | None = None, *, install_signals: bool = Tru
 
 def torch_checkpoints(run: Run) -> CheckpointStore:
     """A checkpoint store for states holding tensors (torch.save / torch.load); `run.use_checkpoints(...)`."""
-    import torch
+    from ladder_jobs.torch_utils import torch_checkpoint_store  # imports torch
 
-    return CheckpointStore(
-        run._ctx.checkpoints.directory,
-        suffix=".pt",
-        save=lambda state, f: torch.save(state, f),
-        load=lambda f: torch.load(f, map_location="cpu"),
-    )
+    return torch_checkpoint_store(run._ctx.checkpoints.directory)
 
 
 __all__ = ["Run", "init", "torch_checkpoints", "EXIT_OK", "EXIT_ERROR"]

@@ -32,7 +32,7 @@ CASES = [
     ("ttt", {**TTT, "layer": "ttt_mlp", "data": "text"}),
     ("ttt", {**TTT, "layer": "ttt_linear", "data": "recall"}),
     ("ttt", {**TTT, "layer": "transformer", "data": "markov"}),
-    ("ttt", {**TTT, "layer": "gated_linear", "data": "text"}),
+    ("ttt", {**TTT, "layer": "decay_linear_attn", "data": "text"}),
     ("ssl", {**SSL, "dataset": "digits"}),
     ("ssl", {**SSL, "dataset": "shapes", "method": "simclr_asym"}),
     ("video", {**VIDEO, "resampler": "perceiver", "temporal": "transformer", "tokens_per_frame": 1}),

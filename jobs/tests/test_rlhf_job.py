@@ -15,7 +15,7 @@ from conftest import JOBS_DIR, job_env, read_points, run_job, write_config
 # RM 31-50, PPO 51-56, then evaluation).
 TINY = {"preset": "xs", "method": "ppo", "d_model": 32, "n_layers": 1, "max_digits": 4, "max_filler": 4,
         "batch_size": 32, "sft_steps": 30, "rm_steps": 20, "rm_pairs": 256, "rm_heldout": 128, "rl_steps": 6,
-        "n_eval": 64, "bon_n": 4, "checkpoint_every": 10}
+        "n_eval": 64, "bon_n": 4, "ei_prompts": 64, "checkpoint_every": 10}
 TIMING = ("samples_per_s", "peak_mem_mb")  # depend on wall time / the process, not the computation
 
 
@@ -54,6 +54,7 @@ def test_offline_run_writes_result(reference):
     for key in ("win_rate", "lc_win_rate", "true_win_rate", "rm_acc"):
         assert 0.0 <= m[key] <= 1.0
     assert m["n_params"] > 10_000 and m["steps"] == 56
+    assert m["n_params_value"] == m["n_params_rm"]  # AlpacaFarm: a separate critic shaped like the RM
     # Bradley-Terry RM vs held-out noiseless (eval-pool) preferences: clearly better than a coin.
     assert m["rm_acc"] > 0.6
     assert res["config"]["method"] == "ppo" and res["config"]["d_model"] == 32 and res["config"]["flip_prob"] == 0.25
@@ -67,22 +68,23 @@ def test_offline_run_writes_result(reference):
 
 
 @pytest.mark.torch
-def test_sigterm_checkpoint_resume_same_curve(reference, tmp_path):
+@pytest.mark.parametrize("stop_after", [42, 52])  # inside the RM phase; inside PPO (the separate critic's state)
+def test_sigterm_checkpoint_resume_same_curve(reference, tmp_path, stop_after):
     cfg_path = write_config(tmp_path, {**TINY, "step_sleep": 0.05})
     e = env(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "ladder_jobs", "run", "--kind", "rlhf", "--config", str(cfg_path)],
                             env=e, cwd=JOBS_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics = tmp_path / "out" / "metrics.jsonl"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # stop inside the RM phase, after the step-40 checkpoint
-        if metrics.exists() and any(json.loads(l)["step"] >= 42 for l in metrics.read_text().splitlines()):
+    while time.monotonic() < deadline:
+        if metrics.exists() and any(json.loads(l)["step"] >= stop_after for l in metrics.read_text().splitlines()):
             break
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
     stopped_at = max(int(p.name[5:13]) for p in (tmp_path / "ckpt").glob("ckpt-*.pt"))
-    assert 42 <= stopped_at < 56
+    assert stop_after <= stopped_at < 56
     r = run_job(["run", "--kind", "rlhf", "--config", str(cfg_path)], e, timeout=180)
     assert r.returncode == 0, r.stderr
     assert f"resuming rlhf from checkpoint at step {stopped_at}" in r.stderr
@@ -93,13 +95,35 @@ def test_sigterm_checkpoint_resume_same_curve(reference, tmp_path):
     assert result(tmp_path)["meta"]["resumed_from_step"] == stopped_at
 
 
+# The earlier Ladder PPO, kept as options.
+PPO_BEFORE = {"kl_clamp": False, "whiten_rewards": False, "value_model": "shared", "value_clip": 0.0,
+              "penalize_no_stop": False, "kl_coef": 0.05, "gae_lambda": 0.95, "vf_coef": 0.5}
+
+
 @pytest.mark.torch
-@pytest.mark.parametrize("method", ["sft", "best_of_n", "expert_iteration"])
-def test_other_methods_run(tmp_path, method):
-    r = run_rlhf(tmp_path, {**TINY, "method": method, "rl_steps": 2})
+@pytest.mark.parametrize("method,extra", [("sft", {}), ("best_of_n", {}), ("expert_iteration", {}),
+                                          ("expert_iteration", {"ei_mode": "online", "ei_n": 4}), ("dpo", {}),
+                                          ("ppo", PPO_BEFORE)])
+def test_other_methods_run(tmp_path, method, extra):
+    r = run_rlhf(tmp_path, {**TINY, "method": method, "rl_steps": 2, **extra})
     assert r.returncode == 0, r.stderr
-    m = result(tmp_path)["metrics"]
-    assert m["steps"] == (52 if method == "expert_iteration" else 50)
+    res = result(tmp_path)
+    m = res["metrics"]
+    trained = method in ("expert_iteration", "dpo", "ppo")
+    assert m["steps"] == (52 if trained else 50)
+    assert res["meta"]["lc_glm"] == "length_controlled_v1" and m["lc_win_rate"] == m["lc_win_rate_v1"]
+    for glm in ("v1", "noreg", "minimal"):
+        assert 0.0 <= m[f"lc_win_rate_{glm}"] <= 1.0
+    assert m["difficulty_policies"] == (1 if method == "sft" else 2)
+    pts = read_points(tmp_path / "out" / "metrics.jsonl")
+    if method == "dpo":
+        assert {s for (n, s) in pts if n == "dpo_loss"} == {51, 52}
+        assert pts[("dpo_loss", 51)] == pytest.approx(0.693147, abs=1e-4)  # policy = reference: -log sigmoid(0)
+    if method == "ppo":
+        assert m["n_params_value"] == 0  # the shared value head
+    if method == "expert_iteration":
+        assert {s for (n, s) in pts if n == "ei_loss"} == {51, 52}
+        assert (("kl_to_sft", 51) in pts) == (extra.get("ei_mode") == "online")  # offline samples once, from SFT
     if method == "sft":  # a fresh sample of the reference policy itself
         assert m["kl_to_sft"] == 0.0 and abs(m["true_win_rate"] - 0.5) < 0.15
     if method == "best_of_n":
@@ -108,8 +132,10 @@ def test_other_methods_run(tmp_path, method):
 
 @pytest.mark.parametrize(
     "override,needle",
-    [({"no_such_key": 1}, "no_such_key"), ({"method": "dpo"}, "method"), ({"d_model": 1.5}, "d_model"),
-     ({"flip_prob": 0.7}, "flip_prob"), ({"n_heads": 5}, "n_heads")],
+    [({"no_such_key": 1}, "no_such_key"), ({"method": "quark"}, "method"), ({"d_model": 1.5}, "d_model"),
+     ({"flip_prob": 0.7}, "flip_prob"), ({"n_heads": 5}, "n_heads"), ({"ei_mode": "both"}, "ei_mode"),
+     ({"value_model": "tied"}, "value_model"), ({"lc_glm": "length_controlled_v2"}, "lc_glm"),
+     ({"kl_clamp": 1}, "kl_clamp"), ({"n_eval": 5}, "n_eval"), ({"ei_n": 10_000}, "ei_n")],
 )
 def test_bad_config_exits_2(tmp_path, override, needle):
     r = run_rlhf(tmp_path, {**TINY, **override}, timeout=60)

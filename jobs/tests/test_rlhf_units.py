@@ -21,8 +21,34 @@ def test_glm_recovers_known_parameters():
     assert np.all(se < 0.05)
     assert np.all(np.abs(coef - truth) < 4 * se), (coef, se)
     # And the LC win rate is the model at zero length difference.
-    out = lc_eval.lc_win_rate(y, dlen, gamma)
+    out = lc_eval.lc_win_rate(y, dlen, gamma, np.arange(N) // 4, "length_controlled_noreg")
     assert out["lc_win_rate"] == pytest.approx(np.mean(1 / (1 + np.exp(-(coef[0] + coef[2] * gamma)))))
+
+
+def test_l1_glm_shrinks_towards_zero_and_keeps_the_intercept_penalised():
+    # Few annotations and a collinear length / difficulty pair: where the two fittings part ways.
+    rng = np.random.default_rng(5)
+    N = 60
+    gamma = rng.normal(0, 1, N)
+    dlen = 3 * gamma + rng.normal(0, 0.3, N)
+    y = (rng.random(N) < 1 / (1 + np.exp(-(0.5 + gamma)))).astype(float)
+    groups = np.arange(N)
+    v1 = lc_eval.lc_win_rate(y, dlen, gamma, groups, "length_controlled_v1")
+    noreg = lc_eval.lc_win_rate(y, dlen, gamma, groups, "length_controlled_noreg")
+    assert v1["lc_C"] in lc_eval.CS and noreg["lc_C"] == float("inf")
+    l1 = lambda f: abs(f["lc_theta"]) + abs(f["lc_phi"]) + abs(f["lc_psi"])
+    assert l1(v1) < l1(noreg)
+    with pytest.raises(ValueError, match="glm must be one of"):
+        lc_eval.lc_win_rate(y, dlen, gamma, groups, "length_controlled_v2")
+
+
+def test_difficulty_is_pooled_across_policies():
+    keys = np.array([0, 0, 1, 1] * 2)
+    y = np.array([1, 1, 0, 0, 0, 0, 1, 1], dtype=float)  # policy A wins instruction 0, policy B instruction 1
+    gamma = lc_eval.difficulty(keys, y)
+    assert np.allclose(gamma, 0)  # across both policies the instructions are equally hard
+    own = lc_eval.difficulty(keys[:4], y[:4])
+    assert own[0] == pytest.approx(np.log(2.5 / 0.5)) and own[2] == pytest.approx(-np.log(2.5 / 0.5))
 
 
 def _noisy_outputs(prompts, rng, R, p_err=0.3, max_fill=3):
@@ -97,3 +123,28 @@ def test_best_of_n_with_true_reward_improves_true_quality_monotonically():
         means.append(float(T.quality(pr, out).mean()))
     assert 0.05 < means[0] < 0.9, means  # an imperfect policy: room to improve
     assert all(b > a + 0.01 for a, b in zip(means, means[1:])), means
+
+
+def test_win_rates_estimates_difficulty_over_the_pooled_policies():
+    rng = np.random.default_rng(6)
+    N, J = 200, 2
+    idx = np.repeat(np.arange(N), J)
+    groups = rng.integers(0, 10, N)
+    len_m, len_r = rng.integers(2, 9, N), rng.integers(2, 9, N)
+    y = (rng.random(N * J) < 0.6).astype(float)
+    other = (rng.random(N * J) < 0.3 + 0.04 * groups[idx]).astype(float)  # a second policy, same instructions
+    q = np.zeros(N)
+    alone = lc_eval.win_rates(y, idx, groups, len_m, len_r, q, q)
+    pooled = lc_eval.win_rates(y, idx, groups, len_m, len_r, q, q, pooled=[other])
+    assert (alone["difficulty_policies"], pooled["difficulty_policies"]) == (1, 2)
+    # the same GLM fitted by hand on gamma from both policies' labels per group
+    gamma = np.empty(N * J)
+    for g in np.unique(groups):
+        m = groups[idx] == g
+        wins, count = y[m].sum() + other[m].sum(), 2 * m.sum()
+        gamma[m] = np.log((wins + 0.5) / (count - wins + 0.5))
+    gamma -= gamma.mean()
+    X = np.stack([np.ones(N * J), np.tanh((len_m - len_r)[idx] / np.std((len_m - len_r)[idx], ddof=1)), gamma], 1)
+    coef, _ = lc_eval.fit_logistic(X, y)
+    assert pooled["lc_psi_noreg"] == pytest.approx(coef[2], abs=1e-8)
+    assert alone["lc_psi_noreg"] != pytest.approx(coef[2], abs=1e-3)

@@ -8,7 +8,7 @@ import pytest
 from ladder_jobs.config import ConfigError, resolve_config
 from ladder_jobs.kinds import ssl
 from ladder_jobs.kinds.ssl import risk
-from ladder_jobs.kinds.ssl.data import fewshot_indices, make_splits
+from ladder_jobs.kinds.ssl.data import fewshot_indices, heldout_size, make_splits
 
 # Tests marked `torch` import it (and ssl.model) inside, so the numpy-only ones here run without it.
 
@@ -136,7 +136,8 @@ def test_splits_are_deterministic_and_shaped(dataset):
     other = make_splits({**c, "data_seed": 1})
     assert not np.array_equal(a.y_pre, other.y_pre)
     assert a.x_pre.shape == (300, 1, 16, 16) and a.x_test.shape == (100, 1, 16, 16)
-    assert a.heldout.sum() == 60
+    assert a.heldout.sum() == 100  # the paper's estimator: as many as the test set
+    assert make_splits({**c, "heldout": "frac"}).heldout.sum() == 60  # 20% of 300
     assert len(np.unique(a.y_pre)) == a.n_classes
     if dataset == "digits":  # pre-training and test images are different images
         pre = {r.tobytes() for r in a.x_pre}
@@ -185,6 +186,67 @@ def test_presets_resolve_and_validate():
         assert preset == name
     sizes = [ssl.PRESETS[p]["n_pretrain"] for p in ("xs", "s", "m", "l")]
     assert sizes == sorted(sizes) and len(set(sizes)) == 4
-    for bad in ({"method": "byol"}, {"dataset": "cifar"}, {"heldout_frac": 1.0}, {"depth": 9}, {"approx_steps": 0}):
+    for bad in ({"method": "byol"}, {"dataset": "cifar"}, {"heldout_frac": 1.0}, {"depth": 9}, {"approx_steps": 0},
+                {"heldout": "half"}, {"approx_estimator": "mlp"}):
         with pytest.raises(ConfigError):
             ssl.validate(cfg(**bad))
+
+
+# -- the paper's estimators, against an independent computation -------------------------------
+
+
+def test_heldout_size_follows_the_test_set_capped_at_half():
+    assert heldout_size("test_size", 0.2, 1000, 359) == 359
+    assert heldout_size("test_size", 0.2, 300, 500) == 150  # the probe keeps half to fit on
+    assert heldout_size("frac", 0.2, 1000, 359) == 200
+    # digits: the test set is capped at a fifth of the 1797 images
+    s = make_splits(cfg(n_pretrain=1000, n_test=500))
+    assert s.heldout.sum() == len(s.y_test) == 359
+
+
+def _sklearn_error(f_train, y_train, f_eval, y_eval, l2):
+    """fit_probe's objective, mean CE + l2/2 |W|^2 on standardised features (bias unpenalised),
+    is sklearn's 1/2 |W|^2 + C * sum CE with C = 1 / (l2 * N)."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean, std = f_train.mean(0), np.maximum(f_train.std(0), 1e-6)
+    clf = LogisticRegression(C=1.0 / (l2 * len(y_train)), tol=1e-10, max_iter=10000)
+    clf.fit((f_train - mean) / std, y_train)
+    return float(np.mean(clf.predict((f_eval - mean) / std) != y_eval))
+
+
+@pytest.mark.torch
+def test_risk_estimators_match_sklearn_probes():
+    import contextlib
+
+    import torch
+
+    from ladder_jobs.kinds.ssl.model import SSLModel
+    from ladder_jobs.kinds.ssl.train import evaluate, features
+
+    c = cfg(n_pretrain=300, n_test=120, width=4, probe_iters=500, fewshot_draws=1, probe_l2=1e-2)
+    splits = make_splits(c)
+    torch.manual_seed(0)
+    model = SSLModel("simclr", 4, 2, 8, splits.n_classes)
+    approx = SSLModel("supervised", 4, 2, 8, splits.n_classes)  # untrained: its head is at chance
+    x_pre, y_pre = torch.from_numpy(splits.x_pre), torch.from_numpy(splits.y_pre)
+    x_test, y_test = torch.from_numpy(splits.x_test), torch.from_numpy(splits.y_test)
+    m = evaluate(c, splits, model, approx, x_pre, y_pre, x_test, y_test, contextlib.nullcontext, lambda: None)
+
+    assert m["n_heldout"] == splits.heldout.sum() == 120
+    nocast = contextlib.nullcontext
+    f_sup = features(approx.encoder, x_pre, nocast).double().numpy()
+    f_ssl = features(model.encoder, x_pre, nocast).double().numpy()
+    y, ho = splits.y_pre, splits.heldout
+    tol = 1.5 / len(y)  # one image may flip on a near-tie between two converged optimisers
+    # approximation: the probe on the frozen supervised encoder, not its (untrained) head
+    assert m["approx_error"] == pytest.approx(_sklearn_error(f_sup, y, f_sup, y, c["probe_l2"]), abs=tol)
+    assert m["supervised_head_train_error"] > m["approx_error"] + 0.2
+    assert m["usability_error"] == pytest.approx(
+        _sklearn_error(f_ssl, y, f_ssl, y, c["probe_l2"]) - m["approx_error"], abs=tol)
+    e_ho = _sklearn_error(f_ssl[~ho], y[~ho], f_ssl[ho], y[ho], c["probe_l2"])
+    assert m["probe_heldout_error"] == pytest.approx(e_ho, abs=1.5 / ho.sum())
+
+    head = evaluate({**c, "approx_estimator": "head"}, splits, model, approx, x_pre, y_pre, x_test, y_test,
+                    nocast, lambda: None)
+    assert head["approx_error"] == head["supervised_head_train_error"] == m["supervised_head_train_error"]

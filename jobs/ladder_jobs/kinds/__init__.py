@@ -6,11 +6,13 @@ that needs torch does not break `synthetic` (or `kinds`) on a machine without it
 A kind module (or package: kinds/<kind>/__init__.py, with model.py / train.py beside it)
 exposes:
     HELP: str                      one line for `python -m ladder_jobs kinds`
-    DEFAULTS: dict                 every config key with its default; the default's type is the key's type
+    Config: type[KindConfig]       a dataclass: every config key with its default and range rules
+                                   (see ladder_jobs.config); its defaults are the `kinds --json` declaration
     PRESETS: dict[str, dict]       preset name -> overrides
     run(config: dict, ctx) -> None trains, logs, checkpoints, ends with ctx.report_result(...)
-    validate(config) -> None       optional: range checks, raise ConfigError (exit 2)
-Keep `import torch` inside run() / train.py so HELP, DEFAULTS and PRESETS load without it.
+A kind may instead declare DEFAULTS (a flat dict) and an optional validate(config) raising
+ConfigError; config.resolve_kind accepts both.
+Keep `import torch` inside run() / train.py so HELP, Config and PRESETS load without it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ KINDS: dict[str, str] = {
     "ttt": "ladder_jobs.kinds.ttt",
     "video": "ladder_jobs.kinds.video",
     "rlhf": "ladder_jobs.kinds.rlhf",
+    "instaaug": "ladder_jobs.kinds.instaaug",
+    "clip": "ladder_jobs.kinds.clip",
     # (torch-based kinds land here as subpackages)
 }
 

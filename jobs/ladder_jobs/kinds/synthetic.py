@@ -22,30 +22,38 @@ from __future__ import annotations
 import math
 import random
 import time
+from dataclasses import dataclass
 
-from ladder_jobs.config import ConfigError
+from ladder_jobs.config import KindConfig, setting
+from ladder_jobs.seeding import stable_seed
 
 HELP = "test job: noisy closed-form learning curve, no training"
 
-# The TypeScript side relies on these names; keep them.
-DEFAULTS = {
+
+# The TypeScript side relies on these key names; keep them.
+@dataclass(frozen=True)
+class Config(KindConfig, kind="synthetic"):
     # scaling law of the variant: L_final(N) = c + a * N**(-alpha), times the variant factors
-    "scale": 1e6,  # N, the model size this rung stands for
-    "alpha": 0.3,  # scaling exponent
-    "a": 50.0,  # reducible-loss coefficient
-    "c": 1.5,  # irreducible loss
+    scale: float = setting(1e6, gt=0)  # N, the model size this rung stands for
+    alpha: float = setting(0.3, ge=0)  # scaling exponent
+    a: float = setting(50.0, ge=0)  # reducible-loss coefficient
+    c: float = setting(1.5, ge=0)  # irreducible loss
     # variant knobs: shift the curve deterministically, the same way at every scale
-    "lr": 3e-4,  # loss x (1 + 0.1 * |log10(lr / 3e-4)|): 3e-4 is the best lr
-    "width": 256,  # small effect, wider is slightly better: x (1 + 0.05 * (sqrt(256 / width) - 1))
+    lr: float = setting(3e-4, gt=0)  # loss x (1 + 0.1 * |log10(lr / 3e-4)|): 3e-4 is the best lr
+    width: int = setting(256, gt=0)  # small effect, wider is slightly better: x (1 + 0.05 * (sqrt(256 / width) - 1))
     # run
-    "steps": 50,  # number of steps (metric steps are 1..steps)
-    "noise": 0.01,  # std of the Gaussian noise added to each point
-    "seed": 0,  # noise seed; same seed -> same values, resumed or not
-    "checkpoint_every": 10,  # steps between checkpoints (0: only on stop, crash and at the end)
+    steps: int = setting(50, gt=0)  # number of steps (metric steps are 1..steps)
+    noise: float = setting(0.01, ge=0)  # std of the Gaussian noise added to each point
+    seed: int = 0  # noise seed; same seed -> same values, resumed or not
+    checkpoint_every: int = setting(10, ge=0)  # steps between checkpoints (0: only on stop, crash and at the end)
     # test knobs
-    "step_sleep": 0.0,  # seconds slept per step, so a test can cancel or kill a running job
-    "fail_attempts": 0,  # while LADDER_ATTEMPT <= this, exit 1 after half the steps (after checkpointing)
-}
+    step_sleep: float = setting(0.0, ge=0)  # seconds slept per step, so a test can cancel or kill a running job
+    fail_attempts: int = setting(0, ge=0)  # while LADDER_ATTEMPT <= this, exit 1 after half the steps (after checkpointing)
+
+
+# The dict view of the declaration, for callers that merge overrides into it (tests, scripts).
+DEFAULTS = Config.defaults()
+validate = Config.validate
 
 PRESETS = {
     "xs": {"scale": 1e5},
@@ -62,41 +70,12 @@ LR_REF = 3e-4
 WIDTH_REF = 256
 
 
-def validate(config: dict) -> None:
-    positive = ("scale", "lr", "width", "steps")
-    non_negative = ("alpha", "a", "c", "noise", "checkpoint_every", "step_sleep", "fail_attempts")
-    for key in positive:
-        if config[key] <= 0:
-            raise ConfigError(f"key '{key}' of kind 'synthetic' must be > 0, got {config[key]}")
-    for key in non_negative:
-        if config[key] < 0:
-            raise ConfigError(f"key '{key}' of kind 'synthetic' must be >= 0, got {config[key]}")
-
-
 def final_loss(config: dict) -> float:
     """L_final of the variant at its scale: the noiseless loss the curve converges to."""
     base = config["c"] + config["a"] * config["scale"] ** (-config["alpha"])
     lr_factor = 1.0 + 0.1 * abs(math.log10(config["lr"] / LR_REF))
     width_factor = 1.0 + 0.05 * (math.sqrt(WIDTH_REF / config["width"]) - 1.0)
     return base * lr_factor * width_factor
-
-
-_MASK64 = (1 << 64) - 1
-
-
-def _splitmix64(x: int) -> int:
-    x = (x + 0x9E3779B97F4A7C15) & _MASK64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return x ^ (x >> 31)
-
-
-def stable_seed(*parts: int) -> int:
-    """A seed from integers that is the same in every process (unlike the salted hash())."""
-    h = 0
-    for p in parts:
-        h = _splitmix64(h ^ (p & _MASK64))
-    return h
 
 
 def _gauss(seed: int, step: int, stream: int) -> float:

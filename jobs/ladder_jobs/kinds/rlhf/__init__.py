@@ -1,101 +1,118 @@
 """rlhf: learning from pairwise feedback in a simulator, AlpacaFarm style, with length-controlled
 evaluation (Length-Controlled AlpacaEval). task.py: the instructions with checkable answers (so a
-hidden true quality exists); annotators.py: the simulated judges; model.py: policy and reward
-model; train.py: SFT -> Bradley-Terry RM -> method -> evaluation; lc_eval.py: raw / LC / true win
-rates. torch is imported only inside run().
+hidden true quality exists); annotators.py: the simulated judges; model.py: policy, reward and
+value models; train.py: SFT -> Bradley-Terry RM -> method -> evaluation (the methods follow
+AlpacaFarm's reference choices by default; see its docstring); lc_eval.py: raw / LC / true win
+rates with alpaca_eval's GLMs; lc_file.py: the same on an alpaca_eval annotation file (the
+`lc-winrate` command). torch is imported only inside run(); the cross-validated LC GLMs need
+scikit-learn at evaluation.
 """
 
 from __future__ import annotations
 
-from ladder_jobs.config import ConfigError
+from dataclasses import dataclass
 
-HELP = "simulated RLHF (AlpacaFarm): SFT, BT reward model, best-of-n / expert iteration / PPO; raw, LC and true win rates (torch)"
+from ladder_jobs.config import KindConfig, setting
 
-METHODS = ("sft", "best_of_n", "expert_iteration", "ppo")
+HELP = ("simulated RLHF (AlpacaFarm): SFT, BT reward model, best-of-n / expert iteration / PPO / DPO; raw, LC and "
+        "true win rates (torch, scikit-learn)")
+
+METHODS = ("sft", "best_of_n", "expert_iteration", "ppo", "dpo")
+EI_MODES = ("offline", "online")
+VALUE_MODELS = ("separate", "shared")
+# alpaca_eval's GLM names (lc_eval.py says how each is fitted); here so that checking a config needs no numpy
+GLMS = ("length_controlled_v1", "length_controlled_noreg", "length_controlled_minimal")
+DEFAULT_GLM = GLMS[0]
 DEVICES = ("auto", "cpu", "cuda")
 
 # Defaults are the xs rung (CPU, well under a minute). Presets below grow model and data.
-DEFAULTS = {
-    "method": "ppo",  # sft | best_of_n | expert_iteration | ppo
+@dataclass(frozen=True)
+class Config(KindConfig, kind="rlhf"):
+    method: str = setting("ppo", choices=METHODS)  # sft | best_of_n | expert_iteration | ppo | dpo
     # task: instructions over 2..max_digits digits (copy, reverse, sort, max, sum mod 10)
-    "max_digits": 5,
-    "max_filler": 6,  # SFT demos append 0..max_filler filler tokens: the length spread a biased RM exploits
+    max_digits: int = setting(5, ge=2, le=16)
+    max_filler: int = setting(6, ge=0)  # SFT demos append 0..max_filler filler tokens: the length spread a biased RM exploits
     # policy / reward model (same trunk shape; the RM starts from the SFT trunk)
-    "d_model": 64,
-    "n_layers": 2,
-    "n_heads": 4,
+    d_model: int = setting(64, gt=0)
+    n_layers: int = setting(2, gt=0)
+    n_heads: int = setting(4, gt=0)
     # SFT
-    "sft_steps": 200,
-    "sft_lr": 3e-3,
-    "batch_size": 64,  # prompts per step in every phase (pairs in the RM phase)
+    sft_steps: int = setting(200, gt=0)
+    sft_lr: float = setting(3e-3, gt=0)
+    batch_size: int = setting(64, gt=0)  # prompts per step in every phase (pairs in the RM phase)
     # simulated annotators (AlpacaFarm): judge j prefers A w.p. sigmoid((w*dq + lb_j*dlen + pb_j)/temp_j)
-    "n_annotators": 4,  # pool size; lb, temp spread 0.5x..1.5x of their means across the pool
-    "quality_weight": 4.0,  # w: logit per unit of true-quality difference
-    "length_bias": 0.3,  # mean length bias of the TRAINING pool, logit per extra token
-    "eval_length_bias": 0.3,  # mean length bias of the EVALUATION pool (real evaluators have one)
-    "annotator_temp": 1.0,  # mean noise temperature of a judge
-    "position_bias": 0.2,  # +-: half the judges prefer the first-shown output, half the second
-    "flip_prob": 0.25,  # training feedback label flips (AlpacaFarm's 25%)
+    n_annotators: int = setting(4, gt=0)  # pool size; lb, temp spread 0.5x..1.5x of their means across the pool
+    quality_weight: float = setting(4.0, ge=0)  # w: logit per unit of true-quality difference
+    length_bias: float = setting(0.3, ge=0)  # mean length bias of the TRAINING pool, logit per extra token
+    eval_length_bias: float = setting(0.3, ge=0)  # mean length bias of the EVALUATION pool (real evaluators have one)
+    annotator_temp: float = setting(1.0, gt=0)  # mean noise temperature of a judge
+    position_bias: float = 0.2  # +-: half the judges prefer the first-shown output, half the second
+    flip_prob: float = setting(0.25, ge=0.0, lt=0.5)  # training feedback label flips (AlpacaFarm's 25%)
     # Bradley-Terry reward model
-    "rm_pairs": 1024,  # training preference pairs (two SFT samples per prompt)
-    "rm_heldout": 256,  # held-out pairs for rm_acc (noiseless eval-pool labels)
-    "rm_steps": 150,
-    "rm_lr": 1e-3,
+    rm_pairs: int = setting(1024, gt=0)  # training preference pairs (two SFT samples per prompt)
+    rm_heldout: int = setting(256, gt=0)  # held-out pairs for rm_acc (noiseless eval-pool labels)
+    rm_steps: int = setting(150, gt=0)
+    rm_lr: float = setting(1e-3, gt=0)
     # methods
-    "bon_n": 8,  # best_of_n: n at evaluation; expert_iteration: samples per prompt per step
-    "rl_steps": 30,  # expert_iteration / ppo updates (each on batch_size fresh prompts)
-    "rl_lr": 3e-4,
-    "kl_coef": 0.05,  # PPO: per-token KL penalty to the SFT policy
-    "ppo_epochs": 4,  # PPO: gradient steps per batch of rollouts
-    "clip": 0.2,  # PPO ratio clip
-    "gae_lambda": 0.95,
-    "vf_coef": 0.5,
-    "grad_clip": 1.0,
+    bon_n: int = setting(8, gt=0, le=256)  # best_of_n: n at evaluation
+    rl_steps: int = setting(30, ge=0)  # expert_iteration / ppo / dpo updates (each on a batch of batch_size)
+    rl_lr: float = setting(3e-4, gt=0)
+    # expert iteration. offline (AlpacaFarm): best-of-ei_n SFT samples on ei_prompts prompts, chosen
+    # by the RM once, then rl_steps SFT steps on them. online: each step samples ei_n per prompt
+    # from the current policy and fine-tunes on the best (earlier Ladder; ei_n 8 reproduces it).
+    ei_mode: str = setting("offline", choices=EI_MODES)
+    ei_n: int = setting(16, gt=0, le=256)
+    ei_prompts: int = setting(512, gt=0)
+    # PPO, AlpacaFarm's reference settings (earlier Ladder: kl_coef 0.05, gae_lambda 0.95,
+    # vf_coef 0.5, value_model shared, value_clip 0, kl_clamp / whiten_rewards / penalize_no_stop false)
+    kl_coef: float = setting(0.0067, ge=0)  # per-token KL penalty to the SFT policy
+    kl_clamp: bool = True  # per-token KL clamped at >= 0 in the reward
+    whiten_rewards: bool = True  # shaped rewards divided by their std (mean kept) before GAE
+    value_model: str = setting("separate", choices=VALUE_MODELS)  # separate (trunk from the reward model, zero head) | shared (policy's value head)
+    value_clip: float = setting(0.2, ge=0)  # value loss 0.5 * max((V-G)^2, (clip(V, V_old +- value_clip)-G)^2); 0: plain (V-G)^2
+    penalize_no_stop: bool = True  # a response without EOS gets no_stop_reward instead of its RM score
+    no_stop_reward: float = setting(-1.0, ge=-100.0, le=100.0)
+    ppo_epochs: int = setting(4, gt=0)  # gradient steps per batch of rollouts
+    clip: float = setting(0.2, ge=0)  # ratio clip
+    gae_lambda: float = setting(1.0, ge=0.0, le=1.0)
+    vf_coef: float = setting(0.1, ge=0)
+    grad_clip: float = setting(1.0, ge=0)
+    # DPO (Rafailov et al.) on the RM's training pairs
+    dpo_beta: float = setting(0.1, gt=0)
     # evaluation
-    "n_eval": 256,  # evaluation instructions; every judge of the eval pool labels every one
+    n_eval: int = setting(256, gt=0)  # evaluation instructions; every judge of the eval pool labels every one
+    # which GLM `lc_win_rate` is (all three are reported as lc_win_rate_<v1|noreg|minimal>):
+    # length_controlled_v1 (alpaca_eval's default) | length_controlled_noreg | length_controlled_minimal
+    lc_glm: str = setting(DEFAULT_GLM, choices=GLMS)
     # run
-    "seed": 0,
-    "checkpoint_every": 50,  # steps between checkpoints (0: only on stop and at the end)
-    "device": "auto",  # auto (cuda if available) | cpu | cuda
-    "step_sleep": 0.0,  # test knob: seconds slept per step, so a test can SIGTERM a running job
-}
+    seed: int = setting(0, ge=0)
+    checkpoint_every: int = setting(50, ge=0)  # steps between checkpoints (0: only on stop and at the end)
+    device: str = setting("auto", choices=DEVICES)  # auto (cuda if available) | cpu | cuda
+    step_sleep: float = setting(0.0, ge=0)  # test knob: seconds slept per step, so a test can SIGTERM a running job
+
+    def check(self) -> None:
+        if self.n_eval < 10:
+            self.bad("n_eval", "must be >= 10 (the LC GLM's C is chosen by 5-fold cross-validation over instructions)")
+        if self.d_model % self.n_heads:
+            self.bad("n_heads", "must divide d_model")
+
+
+# The dict view of the declaration, for callers that merge overrides into it (tests, scripts).
+DEFAULTS = Config.defaults()
+validate = Config.validate
 
 PRESETS = {
     "xs": {},
     "s": {"d_model": 128, "n_layers": 3, "max_digits": 6, "sft_steps": 800, "rm_steps": 500, "rm_pairs": 8192,
-          "rm_heldout": 1024, "rl_steps": 100, "n_eval": 1024, "batch_size": 128, "checkpoint_every": 200},
+          "rm_heldout": 1024, "rl_steps": 100, "n_eval": 1024, "batch_size": 128, "checkpoint_every": 200,
+          "ei_prompts": 2048},
     "m": {"d_model": 256, "n_layers": 4, "n_heads": 8, "max_digits": 8, "max_filler": 8, "sft_steps": 2000,
           "sft_lr": 1e-3, "rm_steps": 1500, "rm_pairs": 32768, "rm_lr": 3e-4, "rm_heldout": 2048, "rl_steps": 300,
-          "rl_lr": 1e-4, "n_eval": 2048, "batch_size": 256, "checkpoint_every": 500},
+          "rl_lr": 1e-4, "n_eval": 2048, "batch_size": 256, "checkpoint_every": 500, "ei_prompts": 8192},
     "l": {"d_model": 512, "n_layers": 8, "n_heads": 8, "max_digits": 10, "max_filler": 10, "sft_steps": 4000,
           "sft_lr": 5e-4, "rm_steps": 3000, "rm_pairs": 65536, "rm_lr": 1e-4, "rm_heldout": 4096, "rl_steps": 500,
-          "rl_lr": 5e-5, "n_eval": 4096, "batch_size": 512, "checkpoint_every": 500},
+          "rl_lr": 5e-5, "n_eval": 4096, "batch_size": 512, "checkpoint_every": 500, "ei_prompts": 16384},
 }
-
-
-def validate(config: dict) -> None:
-    def bad(key, why):
-        raise ConfigError(f"key '{key}' of kind 'rlhf' {why}, got {config[key]!r}")
-
-    for key, allowed in (("method", METHODS), ("device", DEVICES)):
-        if config[key] not in allowed:
-            bad(key, f"must be one of {', '.join(allowed)}")
-    for key in ("d_model", "n_layers", "n_heads", "sft_steps", "sft_lr", "batch_size", "n_annotators",
-                "annotator_temp", "rm_pairs", "rm_heldout", "rm_steps", "rm_lr", "bon_n", "rl_lr", "ppo_epochs", "n_eval"):
-        if config[key] <= 0:
-            bad(key, "must be > 0")
-    for key in ("max_filler", "quality_weight", "length_bias", "eval_length_bias", "rl_steps", "kl_coef", "clip",
-                "vf_coef", "grad_clip", "checkpoint_every", "step_sleep", "seed"):
-        if config[key] < 0:
-            bad(key, "must be >= 0")
-    if not 2 <= config["max_digits"] <= 16:
-        bad("max_digits", "must be in 2..16")
-    if not 0 <= config["flip_prob"] < 0.5:
-        bad("flip_prob", "must be in [0, 0.5)")
-    if not 0 <= config["gae_lambda"] <= 1:
-        bad("gae_lambda", "must be in [0, 1]")
-    if config["d_model"] % config["n_heads"]:
-        bad("n_heads", "must divide d_model")
 
 
 def run(config: dict, ctx) -> None:

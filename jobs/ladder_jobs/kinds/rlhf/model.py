@@ -3,9 +3,12 @@
     Trunk       token + learned position embeddings, n_layers pre-norm blocks (causal
                 multi-head attention, GELU MLP), final LayerNorm. Written out (no
                 nn.TransformerEncoder) so it runs the same on torch 1.13 CPU and 2.x CUDA.
-    Policy      trunk -> lm_head (next token) and value_head (PPO's critic, shares the trunk).
+    Policy      trunk -> lm_head (next token) and value_head (PPO's critic when it shares the
+                policy trunk: the `value_model: shared` option, not AlpacaFarm's choice).
     RewardModel trunk -> scalar read at the response's EOS (Bradley-Terry score r(x, y)),
                 initialised from the SFT policy's trunk as in AlpacaFarm.
+    ValueModel  trunk -> scalar per position: PPO's critic as AlpacaFarm builds it, a separate
+                model whose trunk starts from the reward model's and whose head starts at zero.
 
 Sequences are [prompt (P) | response (R)], T = P + R, no padding mask: prompts are left-padded
 and responses right-padded with PAD, and the model simply sees PAD as a token (fixed shapes keep
@@ -14,6 +17,7 @@ the code and the batching trivial). Shapes: B batch, T time, D d_model, H heads,
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -98,8 +102,17 @@ class RewardModel(nn.Module):
         return self.head(h[torch.arange(len(seq), device=seq.device), P + last]).squeeze(-1)
 
 
-def n_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
+class ValueModel(nn.Module):
+    def __init__(self, rm: RewardModel):
+        super().__init__()
+        self.trunk = copy.deepcopy(rm.trunk).requires_grad_(True)
+        self.head = nn.Linear(rm.head.in_features, 1)
+        nn.init.zeros_(self.head.weight)  # AlpacaFarm: a zero head, so V starts at 0 everywhere
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, seq: torch.Tensor, P: int) -> torch.Tensor:
+        """V(x, y_<t) for every response token t: (B, R), aligned with response_logprobs."""
+        return self.head(self.trunk(seq)).squeeze(-1)[:, P - 1 : -1].float()
 
 
 def response_mask(resp: torch.Tensor) -> torch.Tensor:

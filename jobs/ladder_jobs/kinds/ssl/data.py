@@ -6,9 +6,13 @@ pre-training data and the probe's training data):
     pretrain  (n_pretrain)  the encoder pre-trains on all of it (labels unused by SSL); the
                             full-shot probe trains on it with labels; few-shot probes draw
                             their labels from its `fit` part
-        fit   (1 - heldout_frac)   probe-train part of the pre-training data
-        heldout (heldout_frac)     the probe-generalization probe is tested here: data the
-                                   encoder saw, the probe did not
+        fit                  probe-train part of the pre-training data
+        heldout              the probe-generalization probe is tested here: data the
+                             encoder saw, the probe did not. heldout=test_size (the paper's
+                             estimator): as many images as the test set, so the probe
+                             generalization and encoder generalization terms are measured
+                             on equally large samples; capped at half the pre-training set
+                             so the probe keeps data to fit. heldout=frac: heldout_frac of it
     test      (n_test)      never seen by the encoder nor any probe
 
 Datasets:
@@ -114,11 +118,21 @@ def make_splits(config: dict) -> Splits:
     else:
         raise ValueError(f"unknown dataset {config['dataset']}")
     heldout = np.zeros(len(y_pre), bool)
-    heldout[rng.permutation(len(y_pre))[: max(1, int(round(config["heldout_frac"] * len(y_pre))))]] = True
+    n_heldout = heldout_size(config["heldout"], config["heldout_frac"], len(y_pre), len(y_test))
+    heldout[rng.permutation(len(y_pre))[:n_heldout]] = True
     splits = Splits(x_pre[:, None], y_pre, heldout, x_test[:, None], y_test, n_classes)
     assert splits.x_pre.shape == (len(y_pre), 1, size, size) and splits.x_test.shape[1:] == (1, size, size)
     assert splits.fit.sum() > 0 and splits.heldout.sum() > 0
     return splits
+
+
+def heldout_size(mode: str, frac: float, n_pre: int, n_test: int) -> int:
+    """How many pre-training images the probe-generalization probe is tested on."""
+    if mode == "test_size":
+        return max(1, min(n_test, n_pre // 2))
+    if mode == "frac":
+        return max(1, int(round(frac * n_pre)))
+    raise ValueError(f"unknown heldout mode {mode!r}")
 
 
 def fewshot_indices(y: np.ndarray, pool: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

@@ -3,13 +3,16 @@ Learning via Risk Decomposition", 2023) from four measured error rates.
 
 The paper's estimators, in this job's splits (data.py):
 
-    e_sup_train   supervised model of the same architecture, error on the pre-training set
-                  it was trained on                            -> best the architecture can do
+    e_sup_train   supervised model of the same architecture: the same linear probe, fitted
+                  on its frozen encoder, error on the pre-training set it was trained on
+                  (approx_estimator=probe, the paper's), or its own end-to-end head's
+                  error (approx_estimator=head)                -> best the architecture can do
     e_probe_train linear probe on the frozen SSL encoder, trained on the full pre-training
                   set with labels and tested on that same set  -> best probe on this encoder
     e_probe_ho    probe trained on the pre-training set WITHOUT its held-out split (or a
-                  few-shot draw from it), tested on the held-out split: data the encoder
-                  saw but the probe did not                    -> + finite probe data
+                  few-shot draw from it), tested on the held-out split (as large as the
+                  test set by default): data the encoder saw, the probe did not
+                                                               -> + finite probe data
     e_test        the downstream probe, tested on the test set -> + encoder saw finite data
 
 The components are telescoping differences, so they add up to the total test error by

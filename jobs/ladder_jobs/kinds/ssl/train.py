@@ -5,7 +5,8 @@ covers both, and SIGTERM works the same in either):
 
     steps 1 .. steps                    pre-train the method's model        -> pretrain_loss
     steps+1 .. steps+approx_steps       supervised model, same architecture -> approx_loss
-                                        (the approximation-error estimator, for every method:
+                                        (its frozen encoder, probed like the SSL encoder,
+                                        estimates the approximation error for every method:
                                         trained WITHOUT augmentation, since it measures how
                                         well the architecture can fit the pre-training labels,
                                         and augmentation only regularises that fit)
@@ -21,52 +22,22 @@ checkpoint. On CPU the same seed gives the same numbers; CUDA kernels need not.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import math
 import time
 
 import numpy as np
 import torch
 
-from ladder_jobs.checkpoint import CheckpointStore
 from ladder_jobs.kinds.ssl import risk
 from ladder_jobs.kinds.ssl.data import fewshot_indices, make_splits
 from ladder_jobs.kinds.ssl.model import SSLModel, augment, error_rate, fit_probe
-from ladder_jobs.kinds.synthetic import stable_seed
+from ladder_jobs.seeding import stable_seed, torch_seed
+from ladder_jobs.torch_utils import autocast_ctx, n_params, pick_device, resume_or_start, snapshot, warmup_frac_cosine_lr
 
 FEWSHOT_K = (1, 5, 30)  # shots per class of the reported few-shot probe accuracies
 PHASE_ID = {"pretrain": 1, "approx": 2}  # salts the per-step RNG of each phase
 EVAL_BATCH = 1024  # images per forward pass when extracting features
-
-
-def _torch_load(f):
-    try:
-        return torch.load(f, map_location="cpu", weights_only=False)  # torch >= 1.13
-    except TypeError:
-        return torch.load(f, map_location="cpu")
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        from ladder_jobs.config import ConfigError
-
-        raise ConfigError("key 'device' of kind 'ssl' is 'cuda' but no CUDA device is available")
-    return torch.device(name)
-
-
-def lr_at(step: int, total: int, config: dict) -> float:
-    """Linear warm-up over warmup_frac of the phase, then cosine to zero. step is 1-based."""
-    warm = max(1, int(config["warmup_frac"] * total))
-    if step <= warm:
-        return config["lr"] * step / warm
-    progress = (step - warm) / max(1, total - warm)
-    return config["lr"] * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def n_params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def build(config: dict, n_classes: int, device: torch.device):
@@ -75,7 +46,7 @@ def build(config: dict, n_classes: int, device: torch.device):
     model = SSLModel(config["method"], config["width"], config["depth"], config["proj_dim"], n_classes).to(device)
     # its own seed: the approximation estimator depends on the architecture only, so every
     # method of a seed gets the same one (the same approx_error, comparable decompositions)
-    torch.manual_seed(stable_seed(config["seed"], PHASE_ID["approx"]) % 2**63)
+    torch.manual_seed(torch_seed(config["seed"], PHASE_ID["approx"]))
     approx = SSLModel("supervised", config["width"], config["depth"], config["proj_dim"], n_classes).to(device)
 
     def adamw(m):
@@ -109,12 +80,7 @@ def classify(model: SSLModel, x: torch.Tensor, autocast) -> torch.Tensor:
 def run(config: dict, ctx) -> None:
     device = pick_device(config["device"])
     use_cuda = device.type == "cuda"
-
-    def autocast():
-        # bf16 autocast on GPU (torch 2.x); plain fp32 on CPU (torch 1.13 included)
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_cuda else contextlib.nullcontext()
-
-    ctx.use_checkpoints(CheckpointStore(ctx.env.checkpoint_dir, suffix=".pt", save=torch.save, load=_torch_load))
+    autocast = functools.partial(autocast_ctx, device)
 
     splits = make_splits(config)
     x_pre = torch.from_numpy(splits.x_pre).to(device)  # (P, 1, H, W)
@@ -131,29 +97,13 @@ def run(config: dict, ctx) -> None:
 
     state_extra = {"pretrain_loss": None, "approx_loss": None, "samples": 0, "seconds": 0.0}
 
-    def make_state(step: int) -> dict:
-        return {
-            "step": step,
-            "model": model.state_dict(),
-            "opt": opt.state_dict(),
-            "approx": approx.state_dict(),
-            "opt_approx": opt_a.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if use_cuda else None,
-            **state_extra,
-        }
+    parts = {"model": model, "opt": opt, "approx": approx, "opt_approx": opt_a}
 
-    start = 0
-    resumed = ctx.load_checkpoint()
-    if resumed is not None:
-        state, start = resumed
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        approx.load_state_dict(state["approx"])
-        opt_a.load_state_dict(state["opt_approx"])
-        torch.set_rng_state(state["torch_rng"])
-        if use_cuda and state["cuda_rng"] is not None:
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+    def make_state(step: int) -> dict:
+        return {"step": step, **snapshot(device, **parts), **state_extra}
+
+    state, start = resume_or_start(ctx, device, **parts)
+    if state is not None:
         for k in state_extra:
             state_extra[k] = state[k]
 
@@ -166,10 +116,10 @@ def run(config: dict, ctx) -> None:
         local, n_phase = (gstep, steps) if phase == "pretrain" else (gstep - steps, approx_steps)
         m, o = (model, opt) if phase == "pretrain" else (approx, opt_a)
         for group in o.param_groups:
-            group["lr"] = lr_at(local, n_phase, config)
+            group["lr"] = warmup_frac_cosine_lr(config, local, n_phase)
 
         t0 = time.perf_counter()
-        g = torch.Generator().manual_seed(stable_seed(config["seed"], PHASE_ID[phase], local) % 2**63)
+        g = torch.Generator().manual_seed(torch_seed(config["seed"], PHASE_ID[phase], local))
         idx = torch.randperm(n_pre, generator=g)[:batch].to(device)  # no repeats: a repeat is a false negative
         x = x_pre[idx]  # (B, 1, H, W)
         x1 = augment(x, g, config) if phase == "pretrain" else x
@@ -242,8 +192,17 @@ def evaluate(config, splits, model, approx, x_pre, y_pre, x_test, y_test, autoca
         return fit_probe(f_train, y_train, n_classes, config["probe_l2"], config["probe_iters"])
 
     # approximation: the supervised model of the same architecture, on its own training data
-    e_sup_train = error_rate(classify(approx, x_pre, autocast).cpu(), y_pre_cpu)
+    e_head_train = error_rate(classify(approx, x_pre, autocast).cpu(), y_pre_cpu)
     sup_test_acc = 1.0 - error_rate(classify(approx, x_test, autocast).cpu(), y_test)
+    if config["approx_estimator"] == "probe":
+        # the paper's estimator: the SSL encoder's probe, refitted on the supervised encoder's
+        # frozen features, so usability (a difference of the two) compares encoders, not fits
+        f_sup = features(approx.encoder, x_pre, autocast).cpu()
+        e_sup_train = error_rate(probe(f_sup, y_pre_cpu)(f_sup), y_pre_cpu)
+        del f_sup
+    else:
+        e_sup_train = e_head_train
+    check_stop()
 
     f_pre = features(model.encoder, x_pre, autocast).cpu()  # (P, d)
     f_test = features(model.encoder, x_test, autocast).cpu()  # (T, d)
@@ -259,8 +218,9 @@ def evaluate(config, splits, model, approx, x_pre, y_pre, x_test, y_test, autoca
     check_stop()
 
     metrics = {"probe_acc_full": 1.0 - e_test_full, "supervised_test_acc": sup_test_acc,
-               "supervised_train_error": e_sup_train, "probe_train_error": e_probe_train,
-               "probe_heldout_error": e_probe_ho}
+               "supervised_train_error": e_sup_train, "supervised_head_train_error": e_head_train,
+               "probe_train_error": e_probe_train, "probe_heldout_error": e_probe_ho,
+               "n_heldout": int(len(ho_idx))}
     metrics.update(risk.decompose(e_sup_train, e_probe_train, e_probe_ho, e_test_full))
 
     k_risk = config["risk_fewshot_k"]

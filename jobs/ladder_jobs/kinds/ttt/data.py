@@ -25,7 +25,7 @@ import sys
 import numpy as np
 import torch
 
-from ladder_jobs.kinds.synthetic import stable_seed
+from ladder_jobs.seeding import stable_seed
 
 VOCAB = 256
 TEXT_GLOBS = ("/usr/share/common-licenses/*", "/usr/share/doc/*/copyright")

@@ -13,14 +13,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ladder_jobs.checkpoint import CheckpointStore
-from ladder_jobs.torch_utils import (autocast_ctx, peak_mem_mb, pick_device, require_finite_losses, restore_training_state,
-                                     training_state, warmup_cosine_lr)
+from ladder_jobs.torch_utils import (autocast_ctx, n_params, peak_mem_mb, require_finite_losses,
+                                     resume_or_start, snapshot, training_device, warmup_cosine_lr)
 from ladder_jobs.kinds.ttt.data import Data
-from ladder_jobs.kinds.ttt.model import LM, n_params
-
-
-
+from ladder_jobs.kinds.ttt.model import LM
 
 
 def make_optimizer(model: torch.nn.Module, cfg: dict) -> torch.optim.Optimizer:
@@ -57,44 +53,24 @@ def bucket_losses(per_pos: torch.Tensor, n_buckets: int) -> dict:
 
 
 def train(cfg: dict, ctx) -> None:
-    device = pick_device(cfg["device"])
-    if device.type == "cpu":
-        # Same numbers twice and across a resume. (On CUDA we favour speed: cuBLAS/SDPA kernels
-        # are not all deterministic, and bitwise resume is only promised on CPU.)
-        torch.use_deterministic_algorithms(True)
-    else:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    device = training_device(cfg["device"])
     torch.manual_seed(cfg["seed"])
     model = LM(cfg).to(device)
     opt = make_optimizer(model, cfg)
     data = Data(cfg)
     val = data.val_batches(cfg["val_batches"])
-    ctx.use_checkpoints(
-        CheckpointStore(
-            ctx.env.checkpoint_dir,
-            suffix=".pt",
-            save=lambda state, f: torch.save(state, f),
-            # weights_only=False: torch >= 2.6 defaults to True, which refuses the envelope's plain
-            # Python objects; these files are this trial's own, in its own checkpoint dir.
-            load=lambda f: torch.load(f, map_location="cpu", weights_only=False),
-        )
-    )
 
     train_time, train_tokens, result = 0.0, 0, None
-    start = 0
-    resumed = ctx.load_checkpoint()
-    if resumed is not None:
-        state, start = resumed
-        restore_training_state(state, model, opt, device)
+    state, start = resume_or_start(ctx, device, model=model, opt=opt)
+    if state is not None:
         train_time, train_tokens, result = state["train_time"], state["train_tokens"], state["result"]
         if result is not None:  # finished before; only the result push failed: push it again
             ctx.report_result(result, meta={"device": str(device)})
             return
 
-    def snapshot(step: int) -> dict:
+    def state_at(step: int) -> dict:
         return {
-            **training_state(model, opt, device),
+            **snapshot(device, model=model, opt=opt),
             "step": step,
             "train_time": train_time,
             "train_tokens": train_tokens,
@@ -108,7 +84,7 @@ def train(cfg: dict, ctx) -> None:
     values = {}
     for step in range(start + 1, steps + 1):
         if ctx.stop_requested():
-            ctx.stop(snapshot(step - 1), step - 1)  # checkpoint the completed step, exit 143
+            ctx.stop(state_at(step - 1), step - 1)  # checkpoint the completed step, exit 143
         t0 = time.perf_counter()
         for group in opt.param_groups:
             group["lr"] = warmup_cosine_lr(cfg, step)
@@ -145,7 +121,7 @@ def train(cfg: dict, ctx) -> None:
         if cfg["step_sleep"]:
             time.sleep(cfg["step_sleep"])
         if cfg["checkpoint_every"] and step % cfg["checkpoint_every"] == 0 and step < steps:
-            ctx.save_checkpoint(snapshot(step), step)
+            ctx.save_checkpoint(state_at(step), step)
 
     result = {k: v for k, v in values.items() if k != "tokens_per_s"}
     result.update(
@@ -154,5 +130,5 @@ def train(cfg: dict, ctx) -> None:
         steps=steps,
         train_tokens=train_tokens,
     )
-    ctx.save_checkpoint(snapshot(steps), steps)  # a retry after a failed result push need not retrain
+    ctx.save_checkpoint(state_at(steps), steps)  # a retry after a failed result push need not retrain
     ctx.report_result(result, meta={"device": str(device), "torch": torch.__version__})

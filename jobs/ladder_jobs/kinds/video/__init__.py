@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import math
 
-from ladder_jobs.config import ConfigError
+from dataclasses import dataclass
+
+from ladder_jobs.config import KindConfig, setting
 
 HELP = "synthetic video classification: fps vs uniform frame sampling, perceiver vs pool resampler (torch)"
 
@@ -30,45 +32,70 @@ TEMPORALS = ("gru", "transformer")
 DEVICES = ("auto", "cpu", "cuda")
 
 # Defaults are the xs rung (a CPU run of ~30 s); the presets below are the scale axis.
-DEFAULTS = {
+@dataclass(frozen=True)
+class Config(KindConfig, kind="video"):
     # data (generated on the fly from the seeds: no downloads)
-    "canvas": 32,  # frame side in pixels (a multiple of 4: the encoder halves it twice)
-    "native_fps": 8,  # frame rate the clips are "recorded" at
-    "min_duration_s": 4.0,  # clip durations are uniform in [min, max] seconds
-    "max_duration_s": 8.0,
-    "noise": 0.1,  # std of the Gaussian pixel noise
-    "n_train": 2000,  # training clips (the data half of the scale axis); batches draw from them
-    "n_test": 400,  # test clips, each evaluated under both samplings
-    "data_seed": 0,  # which clips; `seed` below drives init and batch order
+    canvas: int = 32  # frame side in pixels (a multiple of 4: the encoder halves it twice)
+    native_fps: int = setting(8, gt=0)  # frame rate the clips are "recorded" at
+    min_duration_s: float = setting(4.0, gt=0)  # clip durations are uniform in [min, max] seconds
+    max_duration_s: float = 8.0
+    noise: float = setting(0.1, ge=0)  # std of the Gaussian pixel noise
+    n_train: int = setting(2000, gt=0)  # training clips (the data half of the scale axis); batches draw from them
+    n_test: int = setting(400, gt=0)  # test clips, each evaluated under both samplings
+    data_seed: int = setting(0, ge=0)  # which clips; `seed` below drives init and batch order
     # frame sampling (the design axis)
-    "train_sampling": "fps",  # fps | uniform; the test set is evaluated with both
-    "sample_fps": 2.0,  # fps sampling: frames per second of video (4-8 s -> 8-16 frames)
-    "max_frames": 16,  # fps sampling cap: longer clips get max_frames spread evenly
-    "uniform_frames": 12,  # uniform sampling: frames per clip, any duration (12 = the fps mean)
+    train_sampling: str = setting("fps", choices=SAMPLINGS)  # fps | uniform; the test set is evaluated with both
+    sample_fps: float = setting(2.0, gt=0)  # fps sampling: frames per second of video (4-8 s -> 8-16 frames)
+    max_frames: int = setting(16, gt=0)  # fps sampling cap: longer clips get max_frames spread evenly
+    uniform_frames: int = setting(12, gt=0)  # uniform sampling: frames per clip, any duration (12 = the fps mean)
     # model
-    "enc_width": 16,  # channels of the frame CNN's first conv (second: 2x)
-    "d_model": 64,  # token width
-    "tokens_per_frame": 4,  # k tokens a frame after the resampler (pool: a perfect square)
-    "resampler": "pool",  # pool (average pooling to a sqrt(k) grid) | perceiver (learned latents, cross-attention; slow to start at xs)
-    "temporal": "gru",  # gru (over frames, a frame = its k tokens concatenated) | transformer (over all tokens, [CLS])
-    "n_layers": 2,  # temporal layers (GRU layers or transformer blocks)
-    "n_heads": 4,  # attention heads (temporal model and perceiver); must divide d_model
-    "dropout": 0.0,
+    enc_width: int = setting(16, gt=0)  # channels of the frame CNN's first conv (second: 2x)
+    d_model: int = setting(64, gt=0)  # token width
+    tokens_per_frame: int = setting(4, gt=0)  # k tokens a frame after the resampler (pool: a perfect square)
+    resampler: str = setting("pool", choices=RESAMPLERS)  # pool (average pooling to a sqrt(k) grid) | perceiver (learned latents, cross-attention; slow to start at xs)
+    temporal: str = setting("gru", choices=TEMPORALS)  # gru (over frames, a frame = its k tokens concatenated) | transformer (over all tokens, [CLS])
+    n_layers: int = setting(2, gt=0)  # temporal layers (GRU layers or transformer blocks)
+    n_heads: int = setting(4, gt=0)  # attention heads (temporal model and perceiver); must divide d_model
+    dropout: float = setting(0.0, ge=0.0, lt=1.0)
     # optimisation (AdamW, linear warmup then cosine to lr / 10)
-    "steps": 200,
-    "batch_size": 32,  # clips per step
-    "lr": 2e-3,
-    "weight_decay": 0.05,
-    "warmup": 20,  # steps
-    "grad_clip": 1.0,  # max grad norm; 0 = off
-    "seed": 0,
+    steps: int = setting(200, gt=0)
+    batch_size: int = setting(32, gt=0)  # clips per step
+    lr: float = setting(2e-3, gt=0)
+    weight_decay: float = setting(0.05, ge=0)
+    warmup: int = setting(20, ge=0)  # steps
+    grad_clip: float = setting(1.0, ge=0)  # max grad norm; 0 = off
+    seed: int = setting(0, ge=0)
     # run
-    "eval_every": 0,  # steps between test evaluations (both samplings); 0 = only at the end
-    "eval_batch_size": 100,
-    "checkpoint_every": 100,  # steps between checkpoints (0: only on stop and at the end)
-    "device": "auto",  # auto (cuda if available) | cpu | cuda; bf16 autocast on cuda
-    "step_sleep": 0.0,  # test knob: seconds slept per step, so a test can SIGTERM a running job
-}
+    eval_every: int = setting(0, ge=0)  # steps between test evaluations (both samplings); 0 = only at the end
+    eval_batch_size: int = setting(100, gt=0)
+    checkpoint_every: int = setting(100, ge=0)  # steps between checkpoints (0: only on stop and at the end)
+    device: str = setting("auto", choices=DEVICES)  # auto (cuda if available) | cpu | cuda; bf16 autocast on cuda
+    step_sleep: float = setting(0.0, ge=0)  # test knob: seconds slept per step, so a test can SIGTERM a running job
+
+    def check(self) -> None:
+        if self.canvas < 16 or self.canvas % 4:
+            self.bad("canvas", "must be a multiple of 4 and >= 16")
+        if self.native_fps < 2:
+            self.bad("native_fps", "must be >= 2 (events last half a second)")
+        if self.max_duration_s < self.min_duration_s:
+            self.bad("max_duration_s", "must be >= min_duration_s")
+        fps = self.native_fps
+        half = math.ceil(0.5 * fps)
+        if round(self.min_duration_s * fps) < 3 * max(half, int(0.9 * fps)) + 2 * half:
+            self.bad("min_duration_s", "is too short for three blinks and their gaps")
+        if self.sample_fps > fps:
+            self.bad("sample_fps", "must be <= native_fps")
+        if self.d_model % self.n_heads:
+            self.bad("n_heads", "must divide d_model")
+        if self.resampler == "pool":
+            g = math.isqrt(self.tokens_per_frame)
+            if g * g != self.tokens_per_frame or g > self.canvas // 4:
+                self.bad("tokens_per_frame", f"must be a square <= {(self.canvas // 4) ** 2} for resampler 'pool'")
+
+
+# The dict view of the declaration, for callers that merge overrides into it (tests, scripts).
+DEFAULTS = Config.defaults()
+validate = Config.validate
 
 PRESETS = {
     # scale axis: encoder width, token width, depth and training clips grow together
@@ -81,44 +108,6 @@ PRESETS = {
           "batch_size": 256, "n_test": 4000, "lr": 6e-4, "warmup": 500, "checkpoint_every": 1000,
           "eval_every": 2000, "eval_batch_size": 500},
 }
-
-
-def validate(config: dict) -> None:
-    def bad(key: str, why: str) -> ConfigError:
-        return ConfigError(f"key '{key}' of kind 'video' {why}, got {config[key]!r}")
-
-    for key, allowed in (("train_sampling", SAMPLINGS), ("resampler", RESAMPLERS), ("temporal", TEMPORALS), ("device", DEVICES)):
-        if config[key] not in allowed:
-            raise bad(key, f"must be one of {', '.join(allowed)}")
-    for key in ("native_fps", "min_duration_s", "n_train", "n_test", "sample_fps", "max_frames", "uniform_frames",
-                "enc_width", "d_model", "tokens_per_frame", "n_layers", "n_heads", "steps", "batch_size", "lr",
-                "eval_batch_size"):
-        if config[key] <= 0:
-            raise bad(key, "must be > 0")
-    for key in ("noise", "data_seed", "seed", "dropout", "weight_decay", "warmup", "grad_clip", "eval_every",
-                "checkpoint_every", "step_sleep"):
-        if config[key] < 0:
-            raise bad(key, "must be >= 0")
-    if config["canvas"] < 16 or config["canvas"] % 4:
-        raise bad("canvas", "must be a multiple of 4 and >= 16")
-    if config["native_fps"] < 2:
-        raise bad("native_fps", "must be >= 2 (events last half a second)")
-    if config["max_duration_s"] < config["min_duration_s"]:
-        raise bad("max_duration_s", "must be >= min_duration_s")
-    fps = config["native_fps"]
-    half = math.ceil(0.5 * fps)
-    if round(config["min_duration_s"] * fps) < 3 * max(half, int(0.9 * fps)) + 2 * half:
-        raise bad("min_duration_s", "is too short for three blinks and their gaps")
-    if config["sample_fps"] > fps:
-        raise bad("sample_fps", "must be <= native_fps")
-    if config["d_model"] % config["n_heads"]:
-        raise bad("n_heads", "must divide d_model")
-    if not config["dropout"] < 1:
-        raise bad("dropout", "must be < 1")
-    if config["resampler"] == "pool":
-        g = math.isqrt(config["tokens_per_frame"])
-        if g * g != config["tokens_per_frame"] or g > config["canvas"] // 4:
-            raise bad("tokens_per_frame", f"must be a square <= {(config['canvas'] // 4) ** 2} for resampler 'pool'")
 
 
 def run(config: dict, ctx) -> None:

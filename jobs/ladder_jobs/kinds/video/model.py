@@ -168,7 +168,3 @@ class VideoClassifier(nn.Module):
             x = block(x, pad)
         h = self.norm(x[:, 0])  # (B, D): [CLS]
         return {t: head(h) for t, head in self.heads.items()}  # task -> (B, classes)
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -13,13 +13,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ladder_jobs.checkpoint import CheckpointStore
-from ladder_jobs.torch_utils import autocast_ctx, pick_device, require_finite_losses, restore_training_state, training_state, warmup_cosine_lr
+from ladder_jobs.torch_utils import (autocast_ctx, n_params, require_finite_losses, resume_or_start, snapshot,
+                                     training_device, warmup_cosine_lr)
 from ladder_jobs.kinds.video.data import SAMPLINGS, TASKS, VideoData
-from ladder_jobs.kinds.video.model import VideoClassifier, n_params
-
-
-
+from ladder_jobs.kinds.video.model import VideoClassifier
 
 
 def to_device(batch: dict, device: torch.device) -> tuple:
@@ -54,12 +51,7 @@ def evaluate(model, data: VideoData, cfg: dict, device: torch.device) -> dict:
 
 
 def train(cfg: dict, ctx) -> None:
-    device = pick_device(cfg["device"])
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True)  # same numbers twice and across a resume
-    else:  # on CUDA we favour speed: bitwise resume is only promised on CPU
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    device = training_device(cfg["device"])
     torch.manual_seed(cfg["seed"])
     data = VideoData(cfg)
     model = VideoClassifier(cfg, TASKS).to(device)
@@ -67,30 +59,18 @@ def train(cfg: dict, ctx) -> None:
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg["weight_decay"]},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg["lr"], betas=(0.9, 0.95))
-    ctx.use_checkpoints(
-        CheckpointStore(
-            ctx.env.checkpoint_dir,
-            suffix=".pt",
-            save=lambda state, f: torch.save(state, f),
-            # weights_only=False: torch >= 2.6 defaults to True, which refuses the envelope's plain
-            # Python objects; these files are this trial's own, in its own checkpoint dir.
-            load=lambda f: torch.load(f, map_location="cpu", weights_only=False),
-        )
-    )
 
-    train_time, train_clips, result, start = 0.0, 0, None, 0
-    resumed = ctx.load_checkpoint()
-    if resumed is not None:
-        state, start = resumed
-        restore_training_state(state, model, opt, device)
+    train_time, train_clips, result = 0.0, 0, None
+    state, start = resume_or_start(ctx, device, model=model, opt=opt)
+    if state is not None:
         train_time, train_clips, result = state["train_time"], state["train_clips"], state["result"]
         if result is not None:  # finished before; only the result push failed: push it again
             ctx.report_result(result, meta={"device": str(device), "torch": torch.__version__})
             return
 
-    def snapshot(step: int) -> dict:
+    def state_at(step: int) -> dict:
         return {
-            **training_state(model, opt, device),
+            **snapshot(device, model=model, opt=opt),
             "train_time": train_time,
             "train_clips": train_clips,
             "result": result,
@@ -100,7 +80,7 @@ def train(cfg: dict, ctx) -> None:
     train_loss = float("nan")
     for step in range(start + 1, steps + 1):
         if ctx.stop_requested():
-            ctx.stop(snapshot(step - 1), step - 1)  # checkpoint the completed step, exit 143
+            ctx.stop(state_at(step - 1), step - 1)  # checkpoint the completed step, exit 143
         t0 = time.perf_counter()
         for group in opt.param_groups:
             group["lr"] = warmup_cosine_lr(cfg, step)
@@ -134,7 +114,7 @@ def train(cfg: dict, ctx) -> None:
         if cfg["step_sleep"]:
             time.sleep(cfg["step_sleep"])
         if cfg["checkpoint_every"] and step % cfg["checkpoint_every"] == 0 and step < steps:
-            ctx.save_checkpoint(snapshot(step), step)
+            ctx.save_checkpoint(state_at(step), step)
 
     if result is None:  # steps == start: resumed from the last step's checkpoint without a result
         result = {"train_loss": train_loss, **evaluate(model, data, cfg, device)}
@@ -145,5 +125,5 @@ def train(cfg: dict, ctx) -> None:
         steps=steps,
         train_clips=train_clips,
     )
-    ctx.save_checkpoint(snapshot(steps), steps)  # a retry after a failed result push need not retrain
+    ctx.save_checkpoint(state_at(steps), steps)  # a retry after a failed result push need not retrain
     ctx.report_result(result, meta={"device": str(device), "torch": torch.__version__})
