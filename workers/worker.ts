@@ -5,6 +5,8 @@
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Db } from '../core/db/client';
 import { createActivities, type Logger } from './activities';
+import { createScheduleActivities } from './schedule-activities';
+import { createSearchActivities } from './search-activities';
 import type { Executor } from './executors/types';
 
 export const DEFAULT_TASK_QUEUE = 'ladder';
@@ -57,13 +59,17 @@ export async function startLadderWorker(options: LadderWorkerOptions): Promise<L
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
     workflowBundle: options.workflowBundle ?? (await workflowBundle()),
-    activities: createActivities({
-      db: options.db,
-      executor: options.executor,
-      ingest: options.ingest,
-      log: options.log,
-      pollIntervalMs: options.pollIntervalMs,
-    }),
+    activities: {
+      ...createActivities({
+        db: options.db,
+        executor: options.executor,
+        ingest: options.ingest,
+        log: options.log,
+        pollIntervalMs: options.pollIntervalMs,
+      }),
+      ...createSearchActivities({ db: options.db }),
+      ...createScheduleActivities({ db: options.db, log: options.log, executor: options.executor.name }),
+    },
     // Waiting activities are cheap (a status call per poll), so many can share one worker.
     maxConcurrentActivityTaskExecutions: 500,
     maxConcurrentWorkflowTaskExecutions: 50,

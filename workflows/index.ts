@@ -16,10 +16,11 @@ import {
 } from '@temporalio/workflow';
 import { BAD_CONFIG_REASON } from '../workers/executors/types';
 import type { LadderActivities, TrialAttemptRef, TrialCursor, TrialOutcome } from '../workers/activities';
+import type { SearchActivities } from '../workers/search-activities';
 
 // Activity-option profiles, named once.
 /** Short database bookkeeping; retried without limit so a restarted database loses nothing. */
-const bookkeeping = proxyActivities<LadderActivities>({
+const bookkeeping = proxyActivities<LadderActivities & SearchActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
 });
@@ -66,6 +67,8 @@ export const BAD_CONFIG_STOP_AFTER = 3;
 /** A trial to resume in the next run: its attempt, and when it may start (back-off), in workflow time. */
 export interface PendingTrial extends TrialAttemptRef {
   notBefore?: number;
+  /** Its rung, when it is not the run's `startRung` (an ASHA promotion running ahead). */
+  rung?: number;
 }
 
 export interface SweepWorkflowInput {
@@ -89,6 +92,14 @@ export interface SweepWorkflowInput {
   queued?: TrialAttemptRef[];
   /** Continue-as-new state: wall seconds of the latest outcomes (the batching decision). */
   recentWallSeconds?: number[];
+  /**
+   * Promote variants to the next rung as their results arrive (the `ashaPromotions` activity),
+   * not only when the rung is complete. Default: whether the spec has `search.asha` (startSweep
+   * reads it); false runs such a sweep as synchronous successive halving.
+   */
+  asha?: boolean;
+  /** Continue-as-new state: promoted[r] = variants promoted early into rung r. */
+  promoted?: number[][];
 }
 
 export interface TrialWorkflowInput {
@@ -101,9 +112,7 @@ export interface TrialWorkflowResult {
   reason: string | null;
 }
 
-export const sweepWorkflowId = (sweepId: string) => `sweep/${sweepId}`;
-/** A lone trial run outside its sweep (GraphQL's retryTrial starts one). */
-export const trialWorkflowId = (trialId: string) => `trial/${trialId}`;
+export { sweepWorkflowId, trialWorkflowId } from './ids';
 
 export async function sweepWorkflow(input: SweepWorkflowInput): Promise<string> {
   const { sweepId } = input;
@@ -130,6 +139,20 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<string> 
   let startedThisRun = 0;
   let wake = false;
   const notify = () => (wake = true);
+
+  const asha = input.asha ?? start.asha;
+  /** promoted[r]: variants moved up into rung r early (dense, so it crosses JSON intact). */
+  const promoted: number[][] = Array.from({ length: start.rungs }, (_, r) => [...(input.promoted?.[r] ?? [])]);
+  /** Rung of each trial held here (ready, running, backing off): a rung is done when none of its trials is held. */
+  const rungOf = new Map<string, number>();
+  /** A trial finished since the last look for promotions (only then can one be due). */
+  let freshResults = true;
+  const held = (trialId: string) => inBatches.has(trialId) || backingOff.has(trialId) || ready.some((t) => t.trialId === trialId);
+  const heldAt = (r: number) => {
+    let n = 0;
+    for (const id of [...inBatches.keys(), ...backingOff.keys(), ...ready.map((t) => t.trialId)]) if (rungOf.get(id) === r) n++;
+    return n;
+  };
 
   const batchSize = () => {
     if (recent.length === 0) return 1;
@@ -158,6 +181,8 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<string> 
       backOff(next, o.retryInMs);
       return;
     }
+    rungOf.delete(o.trialId);
+    freshResults = true;
     if (badConfigStreak === null) return;
     if (o.status === 'failed' && o.reason === BAD_CONFIG_REASON) {
       badConfigStreak++;
@@ -186,11 +211,12 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<string> 
     batches.add(batch);
   };
 
-  const carried = () => [
-    ...[...inBatches].map(([trialId, attempt]) => ({ trialId, attempt })),
-    ...backingOff.values(),
-    ...ready.filter((t) => !fromPages.has(t.trialId)),
-  ];
+  const carried = (): PendingTrial[] =>
+    [
+      ...[...inBatches].map(([trialId, attempt]) => ({ trialId, attempt })),
+      ...backingOff.values(),
+      ...ready.filter((t) => !fromPages.has(t.trialId)),
+    ].map((t) => (rungOf.has(t.trialId) ? { ...t, rung: rungOf.get(t.trialId) } : t));
   const queued = () => ready.filter((t) => fromPages.has(t.trialId));
 
   try {
@@ -200,12 +226,14 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<string> 
     // Carried trials come first, right away: their jobs may be running (re-submitting finds them).
     for (const p of input.pending ?? []) {
       resumed.add(p.trialId);
+      rungOf.set(p.trialId, p.rung ?? rung);
       if (p.notBefore !== undefined && p.notBefore > Date.now()) {
         backOff(p, p.notBefore - Date.now());
       } else ready.push({ trialId: p.trialId, attempt: p.attempt });
     }
     for (const q of input.queued ?? []) {
       fromPages.add(q.trialId);
+      rungOf.set(q.trialId, rung);
       ready.push(q);
     }
     for (; rung < start.rungs && !stopForBadConfig(); rung++) {
@@ -214,10 +242,32 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<string> 
         wake = false;
         const free = () => limit - inBatches.size - backingOff.size;
         while (free() > 0 && !stopForBadConfig()) {
+          // ASHA: a free slot goes first to a variant that earned the next rung (as ASHA's get_job).
+          if (asha && freshResults && rung < start.rungs - 1) {
+            freshResults = false;
+            const moves = await bookkeeping.ashaPromotions({ sweepId, fromRung: rung, promoted, max: free() });
+            const front: TrialAttemptRef[] = [];
+            for (const m of moves) {
+              promoted[m.rung]?.push(m.variantIndex);
+              for (const a of m.attempts) {
+                if (held(a.trialId)) continue;
+                rungOf.set(a.trialId, m.rung);
+                front.push(a);
+              }
+            }
+            ready.unshift(...front);
+          }
           if (ready.length === 0 && !exhausted) {
             const page = await bookkeeping.listRunnableTrials(sweepId, rung, cursor, input.pageSize);
-            for (const a of page.attempts) fromPages.add(a.trialId);
-            ready.push(...page.attempts);
+            // A page lists the rung's running trials too: ones this run holds already (carried
+            // over a run boundary after the rung's last page, or promoted early by ASHA) must not
+            // be launched a second time.
+            const fresh = page.attempts.filter((a) => !held(a.trialId));
+            for (const a of fresh) {
+              fromPages.add(a.trialId);
+              rungOf.set(a.trialId, rung);
+            }
+            ready.push(...fresh);
             cursor = page.next;
             exhausted = page.next === null;
           }
@@ -235,6 +285,8 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<string> 
               pending: carried(),
               queued: queued(),
               recentWallSeconds: recent,
+              asha: input.asha,
+              promoted: asha ? promoted : undefined,
             });
           }
           const take = Math.min(free(), batchSize(), ready.length);
@@ -246,8 +298,14 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<string> 
           launch(list);
         }
         // A bad-config stop waits only for running batches; back-off retries are dropped with the rest.
-        const rungDone = backingOff.size === 0 && ready.length === 0 && exhausted;
-        if (inBatches.size === 0 && (stopForBadConfig() || rungDone)) break;
+        if (asha) {
+          // Trials promoted early may still run above this rung: the rung is done without them.
+          const baseDone = exhausted && heldAt(rung) === 0 && (rung < start.rungs - 1 || inBatches.size === 0);
+          if (stopForBadConfig() ? inBatches.size === 0 : baseDone) break;
+        } else {
+          const rungDone = backingOff.size === 0 && ready.length === 0 && exhausted;
+          if (inBatches.size === 0 && (stopForBadConfig() || rungDone)) break;
+        }
         await condition(() => wake);
       }
       if (stopForBadConfig()) break;
@@ -293,3 +351,4 @@ export async function trialWorkflow(input: TrialWorkflowInput): Promise<TrialWor
 
 /** Capacity load tests (ladder capacity run): its own file, one workflow bundle. */
 export { capacityWorkflow, capacityWorkflowId } from './capacity';
+export { scheduledSweepWorkflow } from './scheduled';

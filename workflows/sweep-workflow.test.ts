@@ -11,7 +11,28 @@ import { parseSweepSpec } from '../core/spec/spec';
 import { cancelSweep, waitForSweep } from '../core/sweeps/launch';
 import type { PromotionDecision } from '../core/analysis/promotion';
 import { createTestStack, type TestStack } from '../test/harness';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from '../workers/activities';
+import { createSearchActivities } from '../workers/search-activities';
+import { workflowBundle } from '../workers/worker';
 import { BAD_CONFIG_STOP_AFTER, sweepWorkflow, sweepWorkflowId, type SweepWorkflowInput } from './index';
+
+/**
+ * Fails when one run of a sweep's workflow launched the same trial attempt twice (a second
+ * runTrials on a job that one already waits for). A new run relaunching what it carries is by design.
+ */
+async function assertNoAttemptLaunchedTwice(temporal: TestStack['temporal'], sweepId: string): Promise<void> {
+  for await (const run of temporal.workflow.list({ query: `WorkflowId = '${sweepWorkflowId(sweepId)}'` })) {
+    const launched: string[] = [];
+    for (const e of (await temporal.workflow.getHandle(run.workflowId, run.runId).fetchHistory()).events ?? []) {
+      const a = e.activityTaskScheduledEventAttributes;
+      if (a?.activityType?.name !== 'runTrials') continue;
+      const arg = JSON.parse(Buffer.from(a.input!.payloads![0]!.data!).toString()) as { attempts: Array<{ trialId: string; attempt: number }> };
+      launched.push(...arg.attempts.map((t) => `${t.trialId}#${t.attempt}`));
+    }
+    assert.equal(new Set(launched).size, launched.length, `run ${run.runId} launched an attempt twice: ${launched.join(' ')}`);
+  }
+}
 
 describe('sweepWorkflow (simulated executor)', () => {
   let stack: TestStack;
@@ -79,6 +100,7 @@ describe('sweepWorkflow (simulated executor)', () => {
     const runs = [];
     for await (const wf of stack.temporal.workflow.list({ query: `WorkflowId = '${sweepWorkflowId(sweep.id)}'` })) runs.push(wf);
     assert.ok(runs.length >= 3, `expected ≥ 3 runs of the sweep workflow, saw ${runs.length}`);
+    await assertNoAttemptLaunchedTwice(stack.temporal, sweep.id);
     const rows = await stack.database.db.select().from(trials).where(eq(trials.sweepId, sweep.id));
     assert.equal(rows.length, 10);
     assert.ok(rows.every((t) => t.status === 'succeeded' && t.attempts === 1));
@@ -280,6 +302,7 @@ describe('sweepWorkflow continue-as-new with promotion and cancel', { timeout: 3
     assert.equal(await handle.result(), 'succeeded');
     const runs = await runsOf(sweep.id);
     assert.ok(runs.length >= 5, `16 trials at 3 per run continue as new at least 4 times, saw ${runs.length} runs`);
+    await assertNoAttemptLaunchedTwice(stack.temporal, sweep.id);
     const rows = await stack.database.db.select().from(trials).where(eq(trials.sweepId, sweep.id));
     const lower = rows.filter((t) => t.rungIndex === 0);
     const upper = rows.filter((t) => t.rungIndex === 1);
@@ -349,5 +372,145 @@ describe('sweepWorkflow continue-as-new with promotion and cancel', { timeout: 3
       if (wf.workflowId.includes(sweep.id)) open.push(wf.workflowId);
     }
     assert.deepEqual(open, []);
+  });
+});
+
+/**
+ * ASHA (a spec's `search.asha`): variants move up a rung as their results arrive, not when the
+ * rung is complete. Own stack and worker: the worker registers the search activities beside the
+ * sweep's (as the worker process does).
+ */
+describe('sweepWorkflow with ASHA', { timeout: 300_000 }, () => {
+  let stack: TestStack;
+  let worker: Worker;
+  let running: Promise<void>;
+  let taskQueue: string;
+
+  before(async () => {
+    stack = await createTestStack('wf_asha');
+    taskQueue = `${stack.taskQueue}-asha`;
+    const connection = await NativeConnection.connect({ address: stack.temporalAddress });
+    const quiet = { info() {}, warn() {} };
+    worker = await Worker.create({
+      connection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: {
+        ...createActivities({ db: stack.database.db, executor: stack.simulatedExecutor(), ingest: { url: stack.ingestUrl, secret: stack.ingestSecret }, log: quiet, pollIntervalMs: 50 }),
+        ...createSearchActivities({ db: stack.database.db }),
+      },
+    });
+    running = worker.run().finally(() => connection.close());
+  });
+  after(async () => {
+    worker.shutdown();
+    await running;
+    await stack.close();
+  });
+
+  const start = async (specInput: unknown, codeVersion: string, extra: Partial<SweepWorkflowInput> = {}) => {
+    const spec = parseSweepSpec(specInput);
+    const sweep = await createSweep(stack.database.db, { spec, codeVersion, executor: 'simulated' });
+    const handle = await stack.temporal.workflow.start(sweepWorkflow, {
+      workflowId: sweepWorkflowId(sweep.id),
+      taskQueue,
+      args: [{ sweepId: sweep.id, asha: true, ...extra }],
+    });
+    return { sweep, handle };
+  };
+  /** `r<rung>v<variant>` of each trial attempt started, in the order they started. */
+  const startOrder = async (sweepId: string) => {
+    const rows = await stack.database.db.select().from(trials).where(eq(trials.sweepId, sweepId));
+    const label = new Map(rows.map((t) => [t.id, `r${t.rungIndex}v${t.variantIndex}`]));
+    const started = await stack.database.db
+      .select()
+      .from(events)
+      .where(and(eq(events.sweepId, sweepId), eq(events.type, 'trial.attempt.started')))
+      .orderBy(events.id);
+    return started.map((e) => label.get(e.trialId!)!);
+  };
+  const ranOn = (rows: Array<typeof trials.$inferSelect>, rung: number) =>
+    rows.filter((t) => t.rungIndex === rung && t.status === 'succeeded').map((t) => t.variantIndex).sort((a, b) => a - b);
+
+  // lr = 3e-4·10^d: the noise-free synthetic loss grows with |d|, so the rank of a variant is the
+  // rank of its d. Best first: v2 (0), v6 (.25), v1 (.5), v8 (.75), v4 (1), v0 (1.5), v3 (2), v5 (2.5), v7 (3).
+  const D = [1.5, 0.5, 0, 2, 1, 2.5, 0.25, 3, 0.75];
+  const lrGrid = D.map((d) => Number((3e-4 * 10 ** d).toPrecision(6)));
+  const ashaSpec = (name: string, concurrency: number) => ({
+    name,
+    kind: 'synthetic',
+    base: { noise: 0 },
+    grid: { lr: lrGrid },
+    search: { asha: { resource: 'steps', minResource: 1, maxResource: 9, eta: 3, metric: 'loss' } },
+    concurrency,
+  });
+
+  it('promotes a variant as soon as it is in the best 1/eta of what has finished, before the rung is complete', async () => {
+    // One slot: trials run one at a time in a known order, so every ASHA decision is known.
+    const { sweep, handle } = await start(ashaSpec('asha-order', 1), 'asha-order');
+    assert.equal(await handle.result(), 'succeeded');
+    // After v0..v2 finish, v2 is the best of 3 (floor(3/3) = 1) and goes up at once; v1 earns a
+    // place with 6 finished, v6 with 7; then rung 1 has 3 finished and its best, v2, goes to the
+    // top rung, all before v7 and v8 have even started on the bottom rung.
+    assert.deepEqual(await startOrder(sweep.id), ['r0v0', 'r0v1', 'r0v2', 'r1v2', 'r0v3', 'r0v4', 'r0v5', 'r1v1', 'r0v6', 'r1v6', 'r2v2', 'r0v7', 'r0v8']);
+    const rows = await stack.database.db.select().from(trials).where(eq(trials.sweepId, sweep.id));
+    assert.deepEqual(ranOn(rows, 0), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.deepEqual(ranOn(rows, 1), [1, 2, 6]);
+    assert.deepEqual(ranOn(rows, 2), [2]);
+    assert.ok(rows.filter((t) => t.status !== 'succeeded').every((t) => t.status === 'skipped' && t.attempts === 0), 'the rest skipped, never run');
+    // The complete rungs' decisions are recorded as for any promotion rule.
+    const promotions = await stack.database.db.select().from(analyses).where(and(eq(analyses.sweepId, sweep.id), eq(analyses.kind, 'promotion')));
+    const promotedAt = (rung: number) =>
+      (promotions.find((p) => p.rungIndex === rung)!.data as { decisions: PromotionDecision[] }).decisions.filter((d) => d.promoted).map((d) => d.variantIndex);
+    assert.deepEqual(promotedAt(0), [1, 2, 6]);
+    assert.deepEqual(promotedAt(1), [2]);
+  });
+
+  it('keeps its promotions across continue-as-new and runs every trial once', async () => {
+    // Steps take time here, so trials promoted early are often still running when their rung's
+    // turn comes and its pages list them again: they must not be launched a second time.
+    const { sweep, handle } = await start({ ...ashaSpec('asha-can', 3), base: { noise: 0, step_sleep: 0.05 } }, 'asha-can', { trialsPerRun: 2 });
+    assert.equal(await handle.result(), 'succeeded');
+    const runs = [];
+    for await (const wf of stack.temporal.workflow.list({ query: `WorkflowId = '${sweepWorkflowId(sweep.id)}'` })) runs.push(wf);
+    assert.ok(runs.length >= 4, `continued as new (${runs.length} runs)`);
+    await assertNoAttemptLaunchedTwice(stack.temporal, sweep.id);
+    const order = await startOrder(sweep.id);
+    assert.equal(new Set(order).size, order.length, `no trial started twice: ${order.join(' ')}`);
+    const rows = await stack.database.db.select().from(trials).where(eq(trials.sweepId, sweep.id));
+    assert.deepEqual(ranOn(rows, 0), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    // Whatever ran early, the rungs' final best 1/eta always run above them.
+    for (const v of [1, 2, 6]) assert.ok(ranOn(rows, 1).includes(v), `v${v} on rung 1: ${ranOn(rows, 1)}`);
+    assert.ok(ranOn(rows, 2).includes(2), `v2 on rung 2: ${ranOn(rows, 2)}`);
+    assert.ok(rows.every((t) => (t.status === 'succeeded' && t.attempts === 1) || (t.status === 'skipped' && t.attempts === 0)));
+  });
+
+  it('finds the full grid\'s best variant for a fraction of its steps (diagnostic: prints the figures)', async () => {
+    // 27 random learning rates, ASHA on steps 1 → 27 (eta 3) against every sample at 27 steps.
+    // Other code versions: no trial of one sweep is reused by the other.
+    const search = { seed: 11, samples: 27, random: { lr: { type: 'loguniform', low: 1e-5, high: 1e-1 } } };
+    const common = { kind: 'synthetic', base: { noise: 0.01 }, concurrency: 4 };
+    const asha = await start({ ...common, name: 'asha-vs-grid', search: { ...search, asha: { resource: 'steps', minResource: 1, maxResource: 27, eta: 3, metric: 'loss' } } }, 'asha-vs-grid-a');
+    const grid = await start({ ...common, name: 'grid-vs-asha', base: { ...common.base, steps: 27 }, search }, 'asha-vs-grid-g', { asha: false });
+    assert.equal(await asha.handle.result(), 'succeeded');
+    assert.equal(await grid.handle.result(), 'succeeded');
+    const rowsOf = (id: string) => stack.database.db.select().from(trials).where(eq(trials.sweepId, id));
+    const [ashaRows, gridRows] = await Promise.all([rowsOf(asha.sweep.id), rowsOf(grid.sweep.id)]);
+    const steps = (rows: typeof ashaRows) => rows.filter((t) => t.status === 'succeeded').reduce((n, t) => n + (t.config as { steps: number }).steps, 0);
+    const loss = (t: (typeof ashaRows)[number]) => (t.result as { metrics: { loss: number } }).metrics.loss;
+    const best = (rows: typeof ashaRows) => rows.filter((t) => t.status === 'succeeded').sort((a, b) => loss(a) - loss(b))[0]!;
+    const top = Math.max(...ashaRows.map((t) => t.rungIndex));
+    const ashaBest = best(ashaRows.filter((t) => t.rungIndex === top));
+    const gridBest = best(gridRows);
+    const fraction = steps(ashaRows) / steps(gridRows);
+    const gridRank = gridRows.sort((a, b) => loss(a) - loss(b)).findIndex((t) => t.variantName === ashaBest.variantName) + 1;
+    console.log(
+      `ASHA vs full grid (synthetic, 27 samples, steps 1→27, eta 3): ASHA best "${ashaBest.variantName}" ` +
+        `(rank ${gridRank} of 27 in the grid), grid best "${gridBest.variantName}", same: ${ashaBest.variantName === gridBest.variantName}; ` +
+        `steps ${steps(ashaRows)} / ${steps(gridRows)} = ${fraction.toFixed(3)} of the grid's device time`,
+    );
+    assert.equal(gridRows.length, 27);
+    assert.ok(fraction < 0.5, `ASHA used ${fraction} of the grid's steps`);
+    assert.ok(gridRank <= 3, `ASHA's best is among the grid's best 3 (rank ${gridRank})`);
   });
 });

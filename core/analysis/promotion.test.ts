@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { decidePromotion, predictNextRung, type PromotionRule, type VariantScore } from './promotion';
+import { decideAshaPromotions, decidePromotion, predictNextRung, type PromotionRule, type VariantScore } from './promotion';
 import type { Observation } from './types';
 
 function scores(means: Array<number | null>): VariantScore[] {
@@ -302,5 +302,43 @@ describe('predictNextRung', () => {
     const d = decidePromotion(scores, { metric: 'loss', mode: 'min', intervalOverlap: true });
     assert.equal(d[0]!.promoted, true);
     assert.equal(d[3]!.promoted, false);
+  });
+});
+
+describe('decideAshaPromotions', () => {
+  const rule = { mode: 'min' as const, eta: 3 };
+
+  it('promotes nobody before eta variants have finished: the first result alone proves nothing', () => {
+    assert.deepEqual(decideAshaPromotions(scores([0.1]), new Set(), rule), []);
+    assert.deepEqual(decideAshaPromotions(scores([0.1, 0.2]), new Set(), rule), []);
+  });
+
+  it('promotes the best floor(k/eta) of the k finished variants, best first', () => {
+    assert.deepEqual(decideAshaPromotions(scores([0.5, 0.1, 0.9]), new Set(), rule), [1]);
+    assert.deepEqual(decideAshaPromotions(scores([0.5, 0.1, 0.9, 0.3, 0.7, 0.2]), new Set(), rule), [1, 5]);
+    assert.deepEqual(decideAshaPromotions(scores([0.5, 0.1, 0.9]), new Set(), { mode: 'max', eta: 3 }), [2]);
+  });
+
+  it('never promotes a variant twice, and a late leader overtakes an early one', () => {
+    // Variant 0 led the first three and went up; with six finished, 1 and 4 are the best two.
+    assert.deepEqual(decideAshaPromotions(scores([0.3, 0.1, 0.9, 0.8, 0.2, 0.7]), new Set([0, 1]), rule), [4]);
+  });
+
+  it('counts only variants with a score, and gives at most `max`', () => {
+    assert.deepEqual(decideAshaPromotions(scores([0.5, null, 0.9, null, null]), new Set(), rule), []);
+    assert.deepEqual(decideAshaPromotions(scores([1, 2, 3, 4, 5, 6, 7, 8, 9]), new Set(), rule, 2), [0, 1]);
+    assert.deepEqual(decideAshaPromotions(scores([1, 2, 3, 4, 5, 6, 7, 8, 9]), new Set(), rule, 0), []);
+  });
+
+  it('agrees with the complete rung: at k = n its promotions are within the fraction 1/eta rule', () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 40 }), fc.integer({ min: 2, max: 5 }), (means, eta) => {
+        const s = scores(means);
+        const asha = decideAshaPromotions(s, new Set(), { mode: 'min', eta });
+        const complete = promotedIndexes(s, { metric: 'loss', mode: 'min', fraction: 1 / eta });
+        assert.ok(asha.every((v) => complete.includes(v)), `${asha} within ${complete}`);
+        assert.equal(asha.length, Math.floor(means.length / eta));
+      }),
+    );
   });
 });

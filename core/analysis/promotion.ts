@@ -9,6 +9,9 @@
  *    the best variant's (best by predicted mean, among variants that have an interval). It keeps
  *    the variants we cannot yet tell apart from the winner, instead of a fixed number. The
  *    intervals come from `predictNextRung`.
+ *
+ * ASHA (a spec's `search.asha`) is the `fraction: 1/eta` rule applied to a complete rung, plus
+ * `decideAshaPromotions` while the rung is still running: the same ranking, on what has finished.
  */
 import { extrapolateVariant, rungsOf } from './extrapolation';
 import { mixSeed, hashString, mulberry32, randomIndex } from './rng';
@@ -40,11 +43,16 @@ export interface PromotionDecision extends VariantScore {
   reason: string;
 }
 
+/** Variants with a score, best first by the rule's mode; ties go to the earlier variant. */
+function rankScores<S extends VariantScore>(scores: readonly S[], mode: 'min' | 'max'): S[] {
+  return scores
+    .filter((s) => s.mean !== null && Number.isFinite(s.mean))
+    .sort((a, b) => (mode === 'min' ? a.mean! - b.mean! : b.mean! - a.mean!) || a.variantIndex - b.variantIndex);
+}
+
 export function decidePromotion(scores: VariantScore[], rule: PromotionRule): PromotionDecision[] {
   if (rule.intervalOverlap) return decideByOverlap(scores, rule);
-  const ranked = scores
-    .filter((s) => s.mean !== null && Number.isFinite(s.mean))
-    .sort((a, b) => (rule.mode === 'min' ? a.mean! - b.mean! : b.mean! - a.mean!) || a.variantIndex - b.variantIndex);
+  const ranked = rankScores(scores, rule.mode);
   const keep =
     rule.topK !== undefined
       ? Math.min(rule.topK, ranked.length)
@@ -65,6 +73,29 @@ export function decidePromotion(scores: VariantScore[], rule: PromotionRule): Pr
     .sort((a, b) => a.variantIndex - b.variantIndex);
 }
 
+/**
+ * ASHA's asynchronous promotion from one rung (Li et al., "A System for Massively Parallel
+ * Hyperparameter Tuning", 2020): of the k variants finished on the rung with a score, the best
+ * floor(k/eta) may move up; those not moved up yet are returned, best first, at most `max`.
+ * Floor, not the complete rung's ceiling: the first finished variant must not go up on its own.
+ * Once the rung is complete the `fraction: 1/eta` rule promotes the rest of its best (≥ 1), so
+ * every variant in the rung's final top share runs above it, plus any that led early on.
+ */
+export function decideAshaPromotions(
+  finished: readonly VariantScore[],
+  promoted: ReadonlySet<number>,
+  rule: { mode: 'min' | 'max'; eta: number },
+  max = Number.POSITIVE_INFINITY,
+): number[] {
+  const ranked = rankScores(finished, rule.mode);
+  const allowed = Math.floor(ranked.length / rule.eta + 1e-9);
+  return ranked
+    .slice(0, allowed)
+    .map((s) => s.variantIndex)
+    .filter((v) => !promoted.has(v))
+    .slice(0, Math.max(0, max));
+}
+
 const fmtInterval = (iv: Interval) => `[${fmt(iv[0], 4)}, ${fmt(iv[1], 4)}]`;
 const overlaps = (a: Interval, b: Interval) => a[0] <= b[1] && b[0] <= a[1];
 const validInterval = (iv: Interval | undefined): iv is Interval =>
@@ -72,9 +103,7 @@ const validInterval = (iv: Interval | undefined): iv is Interval =>
 
 /** The `intervalOverlap` rule; ranks are by mean like the other rules. */
 function decideByOverlap(scores: VariantScore[], rule: PromotionRule): PromotionDecision[] {
-  const ranked = scores
-    .filter((s) => s.mean !== null && Number.isFinite(s.mean))
-    .sort((a, b) => (rule.mode === 'min' ? a.mean! - b.mean! : b.mean! - a.mean!) || a.variantIndex - b.variantIndex);
+  const ranked = rankScores(scores, rule.mode);
   const rankOf = new Map(ranked.map((s, i) => [s.variantIndex, i + 1]));
   const best = ranked.find((s) => validInterval(s.interval));
   return scores

@@ -122,6 +122,10 @@ export const metricPoints = pgTable(
   (t) => [primaryKey({ columns: [t.trialId, t.name, t.step] })],
 );
 
+/** Kinds of `analyses` rows: the sweep's scaling analysis (rung -1) and one promotion per rung. */
+export const SCALING_ANALYSIS = 'scaling';
+export const PROMOTION_ANALYSIS = 'promotion';
+
 export const analyses = pgTable(
   'analyses',
   {
@@ -235,4 +239,91 @@ export const capacitySteps = pgTable(
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.runId, t.idx] })],
+);
+
+/**
+ * Recurring sweeps (core/schedules, workflows/scheduled.ts). The Temporal schedule
+ * `schedule/<id>` decides when a run starts; this row holds what it runs and how runs are judged.
+ */
+export const schedules = pgTable(
+  'schedules',
+  {
+    /** The schedule's name: lowercase letters, digits and dashes, unique. */
+    id: text('id').primaryKey(),
+    projectId: text('project_id')
+      .notNull()
+      .references(() => projects.id),
+    /** The validated sweep spec every run launches (its `schedule` block included). */
+    spec: jsonb('spec').notNull(),
+    cron: text('cron'),
+    /** Interval as given (`6h`), when the schedule is not a cron. */
+    every: text('every'),
+    paused: boolean('paused').notNull().default(false),
+    createdAt: createdAt(),
+  },
+  (t) => [index('schedules_project_idx').on(t.projectId, t.id)],
+);
+
+export const SCHEDULE_RUN_STATUSES = ['running', 'compared', 'failed', 'cancelled'] as const;
+export type ScheduleRunStatus = (typeof SCHEDULE_RUN_STATUSES)[number];
+
+/** One fired action of a schedule: an ordinary sweep, and how its results compare with earlier runs. */
+export const scheduleRuns = pgTable(
+  'schedule_runs',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    scheduleId: text('schedule_id')
+      .notNull()
+      .references(() => schedules.id, { onDelete: 'cascade' }),
+    /** The Temporal workflow of this run (the schedule's id plus the fire time, to the second). */
+    workflowId: text('workflow_id').notNull(),
+    /**
+     * Its execution: one run row per execution, so a retried activity finds its own. Not the
+     * workflow id: two triggers in the same second get the same one.
+     */
+    workflowRunId: text('workflow_run_id').notNull(),
+    sweepId: text('sweep_id').references(() => sweeps.id, { onDelete: 'set null' }),
+    /** Code version (image digest on Kubernetes, git commit locally) the run's trials ran with. */
+    codeVersion: text('code_version').notNull(),
+    status: text('status').$type<ScheduleRunStatus>().notNull().default('running'),
+    /** Per (variant, rung, metric): mean over seeds, the seeds' values; a list, never keyed by user names. */
+    results: jsonb('results').notNull().default([]),
+    regressions: integer('regressions').notNull().default(0),
+    improvements: integer('improvements').notNull().default(0),
+    /** When the webhook took the regression report (null: none sent). */
+    notifiedAt: timestamp('notified_at', { withTimezone: true }),
+    startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [uniqueIndex('schedule_runs_workflow_run_idx').on(t.workflowRunId), index('schedule_runs_schedule_idx').on(t.scheduleId, t.id)],
+);
+
+/** A regression or improvement a run found against the runs before it, with the numbers. */
+export const scheduleFindings = pgTable(
+  'schedule_findings',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    runId: integer('run_id')
+      .notNull()
+      .references(() => scheduleRuns.id, { onDelete: 'cascade' }),
+    scheduleId: text('schedule_id')
+      .notNull()
+      .references(() => schedules.id, { onDelete: 'cascade' }),
+    /** regression | improvement */
+    kind: text('kind').$type<'regression' | 'improvement'>().notNull(),
+    variant: text('variant').notNull(),
+    rung: text('rung').notNull(),
+    metric: text('metric').notNull(),
+    direction: text('direction').$type<'min' | 'max'>().notNull(),
+    value: doublePrecision('value').notNull(),
+    baseline: doublePrecision('baseline').notNull(),
+    /** What decided it: the threshold crossed (tolerance) or the p-value (welch). */
+    method: text('method').$type<'tolerance' | 'welch'>().notNull(),
+    threshold: doublePrecision('threshold'),
+    pValue: doublePrecision('p_value'),
+    /** Earlier runs the baseline was taken over. */
+    baselineRuns: jsonb('baseline_runs').$type<number[]>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('schedule_findings_schedule_idx').on(t.scheduleId, t.id), index('schedule_findings_run_idx').on(t.runId)],
 );

@@ -1,5 +1,5 @@
 /**
- * Expands a validated spec into trials: variants (listed × grid) × seeds × rungs.
+ * Expands a validated spec into trials: variants (listed × grid × random samples) × seeds × rungs.
  *
  * Deterministic by construction: the order of trials depends only on the spec, so the same spec
  * always yields the same trial ids and identities, which is what makes reuse and idempotent
@@ -9,6 +9,7 @@ import { canonicalJson, trialIdentity } from './identity';
 import type { SweepSpec } from './spec';
 import { assertTrialCount, FORBIDDEN_KEYS, isCommandSpec, rungNames, SpecError } from './spec';
 import { readCommandLimits } from './limits';
+import { samplePoints } from './search';
 import { expandCommand, TemplateError } from './template';
 
 export type Config = Record<string, unknown>;
@@ -59,14 +60,20 @@ export function planVariants(spec: SweepSpec): PlannedVariant[] {
     const values = spec.grid![key]!;
     points = points.flatMap((p) => values.map((v) => [...p, [key, v] as [string, unknown]]));
   }
+  // Without a random block, one empty sample: the grid alone, as before.
+  const samples: Array<Array<[string, unknown]> | null> = spec.search?.random ? samplePoints(spec.search) : [null];
   const variants: PlannedVariant[] = [];
   for (const base of listed) {
     for (const point of points) {
-      const overrides = deepMerge(emptyConfig(), base.config);
-      for (const [key, value] of point) setPath(overrides, key, value);
-      const gridName = point.map(([k, v]) => `${k}=${formatValue(v)}`).join(',');
-      const name = [base.name, gridName].filter(Boolean).join(' ') || 'base';
-      variants.push({ index: variants.length, name, overrides: plainJson(overrides) as Config });
+      samples.forEach((sample, sampleIndex) => {
+        const overrides = deepMerge(emptyConfig(), base.config);
+        for (const [key, value] of [...point, ...(sample ?? [])]) setPath(overrides, key, value);
+        const gridName = point.map(([k, v]) => `${k}=${formatValue(v)}`).join(',');
+        // The sample number keeps names unique and says where a variant came from.
+        const sampleName = sample ? `#${sampleIndex} ${sample.map(([k, v]) => `${k}=${formatValue(v)}`).join(',')}` : '';
+        const name = [base.name, gridName, sampleName].filter(Boolean).join(' ') || 'base';
+        variants.push({ index: variants.length, name, overrides: plainJson(overrides) as Config });
+      });
     }
   }
   return variants;

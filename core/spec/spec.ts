@@ -11,6 +11,8 @@ import { canonicalJson } from './identity';
 import { jobKind, jobKindNames, keyType, unknownKeyMessage, valueProblem, type JobKind } from './kinds';
 import { readCommandLimits, type CommandLimits } from './limits';
 import { templateProblems } from './template';
+import { ashaLadder, samplePoints, SampleError, searchBlockSchema, searchIssues } from './search';
+import { scheduleBlockSchema } from './schedule';
 
 /** Spec text larger than this is refused before it is parsed. */
 export const MAX_SPEC_BYTES = 256 * 1024;
@@ -136,6 +138,11 @@ export const sweepSpecSchema = z.strictObject({
   base: configObject.default({}),
   /** Cartesian grid: every combination of the listed values becomes a variant. Keys may be dotted paths. */
   grid: z.record(z.string().min(1), z.array(configValue).min(1, 'must list at least one value')).optional(),
+  /**
+   * Random search over distributions and/or ASHA on a resource key (core/spec/search.ts); random
+   * points are crossed with the grid and the listed variants.
+   */
+  search: searchBlockSchema(configValue, MAX_SEED).optional(),
   /** Listed variants, crossed with the grid. */
   variants: z
     .array(z.strictObject({ name: z.string().min(1).max(80), config: configObject.default({}) }))
@@ -170,6 +177,8 @@ export const sweepSpecSchema = z.strictObject({
   retries: z.number().int().nonnegative().max(20).default(2),
   /** Per attempt, in seconds. */
   timeoutSeconds: z.number().int().positive().default(3600),
+  /** Recurring runs: metrics compared run over run, webhook, overlap (core/spec/schedule.ts). */
+  schedule: scheduleBlockSchema.optional(),
 });
 
 export type SweepSpecInput = z.input<typeof sweepSpecSchema>;
@@ -257,6 +266,24 @@ export function parseSweepSpecShape(input: unknown, options: ParseOptions = {}):
   }
   const extra: SpecIssue[] = commandIssues(parsed.data, options.commandLimits ?? readCommandLimits());
   const spec: SweepSpec = { ...parsed.data, kind: parsed.data.kind ?? COMMAND_KIND };
+  const searchProblems = searchIssues(spec);
+  extra.push(...searchProblems);
+  if (spec.search?.asha && searchProblems.length === 0) {
+    // ASHA is the scale ladder plus a promotion rule; written into the spec, every part that reads
+    // those (planner, rung promotion, analyses, budget) works on it unchanged.
+    const ladder = ashaLadder(spec.search.asha);
+    spec.scale = ladder.scale;
+    spec.promotion = ladder.promotion;
+  }
+  // Drawn only within the trial limit, so a huge `samples` is refused by its count, not hashed first.
+  if (spec.search?.random && searchProblems.length === 0 && countTrials(spec) <= limits.LADDER_MAX_TRIALS_PER_SWEEP) {
+    try {
+      samplePoints(spec.search);
+    } catch (err) {
+      if (!(err instanceof SampleError)) throw err;
+      extra.push({ path: 'search.samples', message: err.message });
+    }
+  }
   if (spec.scale) {
     const names = rungNames(spec);
     const seen = new Set<string>();
@@ -421,10 +448,11 @@ function dottedPathIssues(where: string, dotted: string): SpecIssue[] {
   return bad ? [{ path: where, message: `"${bad}" is not allowed as a path segment` }] : [];
 }
 
-/** Trials the spec plans (variants × seeds × rungs), from its sizes alone; may be Infinity. */
-export function countTrials(spec: Pick<SweepSpec, 'variants' | 'grid' | 'seeds' | 'scale'>): number {
+/** Trials the spec plans (variants × random samples × seeds × rungs), from its sizes alone; may be Infinity. */
+export function countTrials(spec: Pick<SweepSpec, 'variants' | 'grid' | 'seeds' | 'scale' | 'search'>): number {
   let n = spec.variants?.length ?? 1;
   for (const values of Object.values(spec.grid ?? {})) n *= values.length;
+  if (spec.search?.random) n *= spec.search.samples ?? 1;
   n *= typeof spec.seeds === 'number' ? spec.seeds : spec.seeds.length;
   n *= spec.scale?.rungs.length ?? 1;
   return n;
@@ -443,7 +471,7 @@ function trialCountIssue(spec: SweepSpec, limits: SpecLimits): SpecIssue | undef
   const shown = count < 1e15 ? String(count) : count.toExponential(2);
   return {
     path: '',
-    message: `the spec plans ${shown} trials (variants × seeds × rungs); the limit is ${max} per sweep (LADDER_MAX_TRIALS_PER_SWEEP)`,
+    message: `the spec plans ${shown} trials (variants × samples × seeds × rungs); the limit is ${max} per sweep (LADDER_MAX_TRIALS_PER_SWEEP)`,
   };
 }
 
@@ -466,7 +494,9 @@ function showBytes(bytes: number): string {
 function limitIssues(spec: SweepSpec, limits: SpecLimits): SpecIssue[] {
   const issues: SpecIssue[] = [];
   for (const key of Object.keys(spec.grid ?? {})) issues.push(...dottedPathIssues(`grid.${key}`, key));
-  if (spec.scale) issues.push(...dottedPathIssues('scale.key', spec.scale.key));
+  for (const key of Object.keys(spec.search?.random ?? {})) issues.push(...dottedPathIssues(`search.random.${key}`, key));
+  if (spec.search?.asha) issues.push(...dottedPathIssues('search.asha.resource', spec.search.asha.resource));
+  else if (spec.scale) issues.push(...dottedPathIssues('scale.key', spec.scale.key));
   const { gpus, cpu, memory } = spec.resources;
   if (gpus > limits.LADDER_MAX_GPUS_PER_TRIAL) {
     issues.push({ path: 'resources.gpus', message: `at most ${limits.LADDER_MAX_GPUS_PER_TRIAL} per trial (operator limit LADDER_MAX_GPUS_PER_TRIAL)` });
@@ -506,7 +536,27 @@ function kindIssues(spec: SweepSpec): SpecIssue[] {
   for (const [key, values] of Object.entries(spec.grid ?? {})) {
     issues.push(...dottedKeyIssues(spec.kind, kind, `grid.${key}`, key, values, (i) => `grid.${key}[${i}]`));
   }
-  if (spec.scale) {
+  for (const [key, d] of Object.entries(spec.search?.random ?? {})) {
+    const where = `search.random.${key}`;
+    if (d.type === 'choice') {
+      issues.push(...dottedKeyIssues(spec.kind, kind, where, key, d.values, (i) => `${where}.values[${i}]`));
+      continue;
+    }
+    if ((d.type === 'uniform' || d.type === 'loguniform') && !key.includes('.') && keyType(kind, key) === 'int') {
+      issues.push({ path: `${where}.type`, message: `${d.type} draws floats, but "${key}" is an int key of kind "${spec.kind}" (use type: int)` });
+      continue;
+    }
+    issues.push(...dottedKeyIssues(spec.kind, kind, where, key, [d.low, d.high], (i) => `${where}.${i === 0 ? 'low' : 'high'}`));
+  }
+  const asha = spec.search?.asha;
+  if (asha) {
+    // The ladder's rungs are minResource·eta^k: checking both ends checks them all (eta is an int).
+    issues.push(
+      ...dottedKeyIssues(spec.kind, kind, 'search.asha.resource', asha.resource, [asha.minResource, asha.maxResource], (i) =>
+        i === 0 ? 'search.asha.minResource' : 'search.asha.maxResource',
+      ),
+    );
+  } else if (spec.scale) {
     const { key, rungs } = spec.scale;
     const values = rungs.map((r) => (typeof r === 'object' ? r.value : r));
     issues.push(
