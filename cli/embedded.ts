@@ -20,6 +20,7 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createApiToken, verifyApiToken } from '../core/auth/tokens';
 import { migrateDatabase, openDatabase, type Database } from '../core/db/client';
 import { createLogger } from '../core/log';
+import { readSetting } from '../core/settings';
 import { createApiServer, type ApiServer } from '../graphql/server';
 import { LocalExecutor } from '../workers/executors/local';
 import { reportFailedAttempts } from './failure-line';
@@ -239,7 +240,7 @@ export async function startEmbeddedStack(options: { port?: number; say?: (line: 
   refuseSecondStack();
   const services = await startServices(dir, say);
   try {
-    const wanted = options.port ?? Number(process.env.LADDER_PORT ?? 4000);
+    const wanted = options.port ?? readSetting('LADDER_PORT');
     const port = (await isPortOpen(wanted)) ? 0 : wanted;
     if (port === 0) say(`port ${wanted} is taken; the API takes a free port instead`);
     const app = await startApp({ ...services, port });
@@ -302,7 +303,7 @@ export async function startSupervisedStack(options: { port?: number; say?: (line
   let stackFile: StackFile | undefined;
   let failures = 0;
   try {
-    const wanted = options.port ?? Number(process.env.LADDER_PORT ?? 4000);
+    const wanted = options.port ?? readSetting('LADDER_PORT');
     const taken = wanted === 0 || (await isPortOpen(wanted));
     const port = taken ? await freePort() : wanted;
     if (taken && wanted !== 0) say(`port ${wanted} is taken; the API takes port ${port} instead`);

@@ -5,7 +5,10 @@ import { attemptRef, clampTail, lastLines, LOG_TAIL_DEFAULT_BYTES, LOG_TAIL_MAX_
 import { estimateEtaSeconds } from '../core/sweeps/live';
 import type { ExecutionStatus, Executor } from '../workers/executors/types';
 import { reportFailedAttempts } from './failure-line';
-import { formatDuration, formatFailures, formatLiveParts } from './format';
+import { analyzeSweep } from '../core/analysis/sweep-analysis';
+import type { Observation } from '../core/analysis/types';
+import { formatNumber } from '../core/format';
+import { formatAnalysis, formatDuration, formatFailures, formatLeaderboard, formatLiveParts } from './format';
 import { newPart } from './logs';
 
 describe('terminal formatting', () => {
@@ -73,6 +76,47 @@ describe('terminal formatting', () => {
       ].join('\n'),
     );
     assert.equal(formatFailures([], 0), '');
+  });
+});
+
+describe('one number format for `results` and `analyze`', () => {
+  // Values that once printed differently: 1000000 in one table, 1.00e+6 in another.
+  const values: [number, string][] = [
+    [1e6, '1e6'],
+    [1234567, '1.235e6'],
+    [0.000262, '2.62e-4'],
+    [3.60214, '3.602'],
+    [42, '42'],
+  ];
+  const variants = values.map((_, i) => `v${i}`);
+  const observations: Observation[] = variants.flatMap((variant, v) =>
+    [1e6, 1e7, 1e8].flatMap((scale) => [0, 1].map((seed) => ({ variant, scale, seed, value: 2 + 40 * scale ** -0.3 + 0.05 * v + 0.001 * seed }))),
+  );
+  const analysis = analyzeSweep({ observations, mode: 'min', metric: 'loss', target: 1e9, bootstrap: { consistency: 20, extrapolation: 20 } });
+  // The same value in both outputs: a leaderboard mean and an extrapolated prediction.
+  values.forEach(([value], i) => {
+    const e = analysis.extrapolations[variants[i]!]!;
+    assert.ok(e.ok, `fit of ${variants[i]}`);
+    e.prediction = value;
+  });
+  const results = formatLeaderboard(
+    'loss',
+    values.map(([value], i) => ({ variantIndex: i, variantName: variants[i]!, rungIndex: 0, rungName: 'r0', mean: value, std: null, count: 1 })),
+  );
+  const analyze = formatAnalysis(analysis);
+  const cell = (text: string, variant: string, column: number) => text.split('\n').find((l) => l.startsWith(`${variant} `))?.trim().split(/\s{2,}/)[column];
+
+  it('prints each value the same in the leaderboard and the extrapolation table', () => {
+    values.forEach(([value, printed], i) => {
+      assert.equal(formatNumber(value), printed);
+      assert.equal(cell(results, variants[i]!, 1), `${printed} (1)`, results);
+      assert.equal(cell(analyze, variants[i]!, 2), printed, analyze);
+    });
+  });
+
+  it('prints scales in the same short form in both (rungs 1e6, 1e7, 1e8)', () => {
+    assert.match(analyze, /over rungs 1e6, 1e7, 1e8/);
+    assert.doesNotMatch(`${results}\n${analyze}`, /1000000|e\+/);
   });
 });
 

@@ -1,7 +1,7 @@
 /** Plain-text rendering for the CLI: progress, leaderboards, lists. */
 import { and, eq } from 'drizzle-orm';
 import type { PromotionDecision } from '../core/analysis/promotion';
-import { fmt as sig, formatInterval, formatScale, formatShare, formatValue as fmt } from '../core/analysis/stats';
+import { formatInterval, formatMeanStd, formatNumber, formatScale, formatShare } from '../core/format';
 import type { Db } from '../core/db/client';
 import { analyses } from '../core/db/schema';
 import type { LiveProgress } from '../core/sweeps/live';
@@ -98,7 +98,7 @@ export function formatLeaderboard(metric: string, rows: LeaderboardRow[]): strin
     ...rungs.map(([ri]) => {
       const r = cell.get(`${vi}/${ri}`);
       if (!r || r.count === 0) return '';
-      return r.count > 1 ? `${fmt(r.mean)} ± ${fmt(r.std)} (${r.count})` : `${fmt(r.mean)} (1)`;
+      return `${formatMeanStd(r.mean, r.count > 1 ? r.std : null)} (${r.count})`;
     }),
   ]);
   return `${metric}: mean ± std over seeds (n)\n${table(['variant', ...rungs.map(([, n]) => n)], body)}`;
@@ -193,10 +193,10 @@ export function formatAnalysis(a: Analysis): string {
   const rows = Object.entries(a.extrapolations).map(([variant, e]) => {
     if (!e.ok) return [variant, '', '', '', '', `refused: ${e.reason}`];
     const p = e.params;
-    const fit = e.model === 'power-offset' ? `${fmt(p.a, 3)}·N^-${fmt(p.b, 3)} + ${fmt(p.c, 3)}` : `${fmt(p.a, 3)}·N^-${fmt(p.b, 3)}`;
-    const bt = e.backtest ? `${e.backtest.error >= 0 ? '+' : ''}${fmt(e.backtest.error, 4)} ${e.backtest.withinInterval ? 'inside' : 'OUTSIDE'}` : (e.backtestSkipped ?? '');
+    const fit = e.model === 'power-offset' ? `${formatNumber(p.a, 3)}·N^-${formatNumber(p.b, 3)} + ${formatNumber(p.c, 3)}` : `${formatNumber(p.a, 3)}·N^-${formatNumber(p.b, 3)}`;
+    const bt = e.backtest ? `${e.backtest.error >= 0 ? '+' : ''}${formatNumber(e.backtest.error, 4)} ${e.backtest.withinInterval ? 'inside' : 'OUTSIDE'}` : (e.backtestSkipped ?? '');
     const exact = !(e.interval[0] < e.interval[1]);
-    return [variant, fit, fmt(e.prediction), exact ? 'none' : `[${fmt(e.interval[0])}, ${fmt(e.interval[1])}]`, bt, exact ? 'exact fit through one seed per rung: no noise estimate' : ''];
+    return [variant, fit, formatNumber(e.prediction), exact ? 'none' : formatInterval(e.interval, 4), bt, exact ? 'exact fit through one seed per rung: no noise estimate' : ''];
   });
   if (rows.length) {
     const seeds = Object.values(a.extrapolations).flatMap((e) => (e.ok ? [e.predictSeeds] : []))[0];
@@ -208,8 +208,8 @@ export function formatAnalysis(a: Analysis): string {
   }
   if (a.budget && a.budget.spent > 0) {
     const b = a.budget;
-    const grid = b.fullGrid === null ? 'a full grid would cost an unknown amount' : `a full grid would cost ${sig(b.fullGrid, 4)}; saved ${b.savedShare === null ? 'unknown' : formatShare(b.savedShare)}`;
-    out.push('', `budget: spent ${sig(b.spent, 4)} ${b.unit}; ${grid}`);
+    const grid = b.fullGrid === null ? 'a full grid would cost an unknown amount' : `a full grid would cost ${formatNumber(b.fullGrid)}; saved ${b.savedShare === null ? 'unknown' : formatShare(b.savedShare)}`;
+    out.push('', `budget: spent ${formatNumber(b.spent)} ${b.unit}; ${grid}`);
     for (const note of b.notes) out.push(`  note: ${note}`);
   }
   return out.join('\n');

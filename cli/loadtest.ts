@@ -63,8 +63,10 @@ export function registerCapacityCommands(program: Command, usage: (message: stri
     let local: import('../workers/loadgen').LoadgenWorker | undefined;
     try {
       const loadgen = require('../workers/loadgen') as typeof import('../workers/loadgen');
-      let controlQueue = process.env.LADDER_CAPACITY_QUEUE || loadgen.CAPACITY_CONTROL_QUEUE;
-      let generatorQueue = process.env.LADDER_LOADGEN_QUEUE || loadgen.LOADGEN_TASK_QUEUE;
+      const { readLoadgenSettings, readSetting } = require('../core/settings') as typeof import('../core/settings');
+      const fromEnv = readLoadgenSettings();
+      let controlQueue = fromEnv.LADDER_CAPACITY_QUEUE ?? loadgen.CAPACITY_CONTROL_QUEUE;
+      let generatorQueue = fromEnv.LADDER_LOADGEN_QUEUE ?? loadgen.LOADGEN_TASK_QUEUE;
       if (opts.local) {
         // Queues of this run alone, so no other worker takes its activities.
         controlQueue = generatorQueue = `capacity-local-${runId}`;
@@ -75,8 +77,8 @@ export function registerCapacityCommands(program: Command, usage: (message: stri
           controlQueue,
           maxGenerators: agents ?? scenario.agents,
           database: env.database,
-          ingestSecret: process.env.LADDER_INGEST_SECRET,
-          apiToken: process.env.LADDER_API_TOKEN,
+          ingestSecret: readSetting('LADDER_INGEST_SECRET'),
+          apiToken: fromEnv.LADDER_API_TOKEN,
           log: (require('../core/log') as typeof import('../core/log')).createLogger('loadgen', { quiet: true }),
         });
       }

@@ -13,6 +13,7 @@
  *   ladder analyze ID [--target SCALE] [--metric M] [--json]
  *   ladder import FILE [--metric NAME --mode min|max] [--json]
  *   ladder capacity run FILE [--target URL] [--agents N] [--json] · list · show ID  (cli/loadtest.ts)
+ *   ladder schedule create SPEC --cron C | --every 6h · list · history · pause · resume · trigger · delete  (cli/schedule.ts)
  *
  * Connections come from DATABASE_URL / TEMPORAL_ADDRESS, or from a running `ladder dev`.
  */
@@ -56,7 +57,8 @@ interface Connections {
 }
 
 function resolveConnections(needs: { temporal: boolean }): Omit<Connections, 'database'> {
-  const settings = lazy.settings().readSettings();
+  const { readSettings, isSet } = lazy.settings();
+  const settings = readSettings();
   const stack = (require('./stack-file') as typeof import('./stack-file')).readStackFile();
   const databaseUrl = settings.DATABASE_URL ?? stack?.databaseUrl;
   const temporalAddress = settings.TEMPORAL_ADDRESS ?? stack?.temporalAddress;
@@ -68,8 +70,9 @@ function resolveConnections(needs: { temporal: boolean }): Omit<Connections, 'da
   return {
     databaseUrl,
     temporalAddress: temporalAddress ?? '',
-    namespace: process.env.TEMPORAL_NAMESPACE ?? stack?.namespace ?? settings.TEMPORAL_NAMESPACE,
-    taskQueue: process.env.LADDER_TASK_QUEUE ?? stack?.taskQueue ?? settings.LADDER_TASK_QUEUE,
+    // A variable set here wins over the stack file; the settings' defaults come last.
+    namespace: (isSet('TEMPORAL_NAMESPACE') ? undefined : stack?.namespace) ?? settings.TEMPORAL_NAMESPACE,
+    taskQueue: (isSet('LADDER_TASK_QUEUE') ? undefined : stack?.taskQueue) ?? settings.LADDER_TASK_QUEUE,
     apiUrl: stack?.apiUrl,
   };
 }
@@ -112,13 +115,6 @@ async function withLaunchContext<T>(fn: (ctx: LaunchContext, c: Connections) => 
 const print = (line = '') => process.stdout.write(`${line}\n`);
 const json = (value: unknown) => print(JSON.stringify(value, null, 2));
 
-async function defaultMetric(database: Database, sweepId: string, spec: SweepSpec): Promise<string | null> {
-  if (spec.analysis) return spec.analysis.metric;
-  if (spec.promotion) return spec.promotion.metric;
-  const names = await lazy.store().resultMetricNames(database.db, sweepId);
-  return names.includes('loss') ? 'loss' : (names[0] ?? null);
-}
-
 /** Refuses (exit 2) a metric no succeeded trial of the sweep reported, listing the ones they did. */
 async function requireKnownMetric(database: Database, sweepId: string, metric: string): Promise<void> {
   const known = await lazy.store().resultMetricNames(database.db, sweepId);
@@ -129,12 +125,7 @@ async function printResults(database: Database, sweepId: string, metric: string 
   const { leaderboard, requireSweep } = lazy.store();
   const { formatLeaderboard } = lazy.format();
   const sweep = await requireSweep(database.db, sweepId);
-  const chosen = metric ?? (await defaultMetric(database, sweepId, sweep.spec as SweepSpec));
-  if (!chosen) {
-    if (asJson) json({ sweep: sweepId, metric: null, rows: [] });
-    else print(`sweep ${sweepId} has no results yet`);
-    return;
-  }
+  const chosen = metric ?? (await lazy.analysis().sweepMetric(database.db, sweepId, sweep.spec as SweepSpec)).metric;
   const rows = await leaderboard(database.db, sweepId, chosen);
   if (metric && rows.every((r) => r.count === 0)) await requireKnownMetric(database, sweepId, metric);
   if (asJson) json({ sweep: sweepId, metric: chosen, rows });
@@ -327,7 +318,7 @@ export function buildProgram(): Command {
       .command('results')
       .description('leaderboard of a sweep: mean ± std over seeds of a final metric, per variant and rung')
       .argument('<id>', 'sweep id')
-      .option('--metric <name>', 'final-result metric to rank by (default: the analysis or promotion metric, else loss)')
+      .option('--metric <name>', 'final-result metric to rank by (default: the analysis or promotion metric, else loss, else the first one the results report)')
       .option('--json', 'machine-readable output')
       .action((id: string, opts: { metric?: string; json?: boolean }) =>
         withDatabase(({ database }) => printResults(database, id, opts.metric, !!opts.json)),
@@ -380,7 +371,7 @@ export function buildProgram(): Command {
       .description('scaling consistency, critical rung, fits and extrapolations of a sweep')
       .argument('<id>', 'sweep id')
       .option('--target <scale>', 'scale to extrapolate each variant to')
-      .option('--metric <name>', 'final-result metric (default: the spec\'s analysis or promotion metric, else loss)')
+      .option('--metric <name>', 'final-result metric (default: the spec\'s analysis or promotion metric, else loss, else the first one the results report)')
       .option('--mode <mode>', 'min or max (default from the spec)')
       .option('--json', 'print the analysis as one JSON object')
       .action((id: string, opts: { target?: string; metric?: string; mode?: string; json?: boolean }) =>
@@ -406,8 +397,8 @@ export function buildProgram(): Command {
     program
       .command('serve')
       .description('run the API server (GraphQL, ingest, dashboard) against DATABASE_URL; the deployment entry point')
-      .option('--host <host>', 'interface to listen on', process.env.LADDER_HOST ?? '0.0.0.0')
-      .action(async (opts: { host: string }) => {
+      .option('--host <host>', 'interface to listen on (default LADDER_HOST, else 0.0.0.0)')
+      .action(async (opts: { host?: string }) => {
         const { readSettings, requireSetting } = lazy.settings();
         const { Client, Connection } = lazy.temporal();
         const { createApiServer } = require('../graphql/server') as typeof import('../graphql/server');
@@ -431,7 +422,7 @@ export function buildProgram(): Command {
           // Logs of local runs are readable when this server shares the worker's run root; Kubernetes ones from LADDER_K8S_*.
           readLogs: createLogReader({ runRoot: settings.LADDER_RUN_ROOT, python: settings.LADDER_PYTHON }),
         });
-        const url = await api.listen(settings.LADDER_PORT, opts.host);
+        const url = await api.listen(settings.LADDER_PORT, opts.host ?? settings.LADDER_HOST);
         log.info('API server listening', { url, temporal: settings.TEMPORAL_ADDRESS ?? 'not configured (mutations disabled)' });
         await untilInterrupted();
         await api.close();
@@ -465,7 +456,7 @@ export function buildProgram(): Command {
       .option('--spec <file...>', 'sweep specs to run (default: examples/demo.yaml, then examples/demo-*.yaml)')
       .option('--rerun', 'run every trial even if an identical one already succeeded (a second demo otherwise reuses the first one\'s results)')
       .action(async (opts: { exit?: boolean; spec?: string[]; rerun?: boolean }) => {
-        const exitAfter = opts.exit || process.env.CI === 'true';
+        const exitAfter = opts.exit || lazy.settings().readSetting('CI') === 'true';
         const specs = opts.spec ?? defaultDemoSpecs();
         const { Client, Connection } = lazy.temporal();
         const { launchSweep } = lazy.launch();
@@ -516,6 +507,7 @@ export function buildProgram(): Command {
   );
 
   (require('./loadtest') as typeof import('./loadtest')).registerCapacityCommands(program, (message) => new UsageError(message));
+  (require('./schedule') as typeof import('./schedule')).registerScheduleCommands(program, (message) => new UsageError(message));
 
   return program;
 }

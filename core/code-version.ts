@@ -6,9 +6,10 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { readSetting } from './settings';
 
 export function codeVersion(repoRoot = path.resolve(__dirname, '..')): string {
-  const fromEnv = process.env.LADDER_CODE_VERSION;
+  const fromEnv = readSetting('LADDER_CODE_VERSION');
   if (fromEnv) return fromEnv;
   const git = (...args: string[]) =>
     execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();

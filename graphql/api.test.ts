@@ -14,7 +14,7 @@ import { analyses, events, projects, sweeps, trials } from '../core/db/schema';
 import { loadObservations, SCALING_ANALYSIS, storeAnalysis } from '../core/sweeps/analysis';
 import { createTestStack, eventually, type TestStack } from '../test/harness';
 import { createApiServer, type ApiServer } from './server';
-import { gqlClient, sseReader, tokens } from './test-helpers';
+import { gqlClient, sseReader, tokens } from '../test/graphql-helpers';
 
 const RICH = 'rich-0001';
 let richAnalysis: SweepAnalysisResult;

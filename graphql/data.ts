@@ -7,7 +7,7 @@
 import DataLoader from 'dataloader';
 import { and, asc, desc, eq, getTableColumns, inArray, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../core/db/client';
-import { analyses, events, sweeps, trials, type TrialStatus } from '../core/db/schema';
+import { analyses, events, PROMOTION_ANALYSIS, SCALING_ANALYSIS, sweeps, trials, type TrialStatus } from '../core/db/schema';
 import type { SweepSpec } from '../core/spec/spec';
 import { sweepsProgress, type SweepProgress } from '../core/sweeps/progress';
 import { leaderboards, sweepSpecs, sweepSummaries, type LeaderboardEntry, type SweepSummary } from '../core/sweeps/store';
@@ -356,7 +356,7 @@ export function createLoaders(db: Db, shared: SharedReadState = {}) {
       const rows = await db
         .select({ sweepId: analyses.sweepId, kind: analyses.kind, rungIndex: analyses.rungIndex, data: analyses.data, createdAt: analyses.createdAt })
         .from(analyses)
-        .where(and(inArray(analyses.sweepId, [...sweepIds]), inArray(analyses.kind, ['scaling', 'promotion'])))
+        .where(and(inArray(analyses.sweepId, [...sweepIds]), inArray(analyses.kind, [SCALING_ANALYSIS, PROMOTION_ANALYSIS])))
         .orderBy(asc(analyses.rungIndex), desc(analyses.createdAt));
       const bySweep = new Map<string, { kind: string; rungIndex: number; data: unknown; createdAt: Date }[]>();
       for (const { sweepId, ...row } of rows) bySweep.set(sweepId, [...(bySweep.get(sweepId) ?? []), row]);

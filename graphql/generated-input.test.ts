@@ -15,7 +15,7 @@ import { encodeCursor } from './data';
 import { MASKED_MESSAGE } from './plugins/use-masking';
 import { createLadderSchema } from './schema';
 import { createApiServer, type ApiServer } from './server';
-import { tokens } from './test-helpers';
+import { tokens } from '../test/graphql-helpers';
 
 const SEED = 20_251_010;
 const RUNS = 1200;

@@ -5,7 +5,7 @@ import { projects, sweeps, trials } from '../core/db/schema';
 import { LOG_TAIL_MAX_BYTES, type AttemptRef } from '../core/trials/logs';
 import { createTestStack, type TestStack } from '../test/harness';
 import { createApiServer, type ApiServer } from './server';
-import { gqlClient, tokens } from './test-helpers';
+import { gqlClient, tokens } from '../test/graphql-helpers';
 
 const TRIAL = 'logs-a-r0-v0-s0';
 const LOG = Array.from({ length: 5000 }, (_, i) => `line ${i}`).join('\n');

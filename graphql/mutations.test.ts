@@ -10,7 +10,7 @@ import { trials } from '../core/db/schema';
 import { waitForSweep } from '../core/sweeps/launch';
 import { createTestStack, eventually, type TestStack } from '../test/harness';
 import { createApiServer, type ApiServer } from './server';
-import { gqlClient, tokens } from './test-helpers';
+import { gqlClient, tokens } from '../test/graphql-helpers';
 
 describe('GraphQL mutations', () => {
   let stack: TestStack;
@@ -83,6 +83,16 @@ describe('GraphQL mutations', () => {
     const rerun: any = await gql(LAUNCH, { spec, rerun: true }, tok.alphaEditor);
     assert.equal(rerun.data.launchSweep.reused, 0);
     await waitForSweep(ctx(), rerun.data.launchSweep.sweep.id);
+  });
+
+  it('puts a YAML spec without a project in the token project too (it went to "default" and was refused)', async () => {
+    const res: any = await gql(LAUNCH, { spec: 'name: gql-yaml\nkind: synthetic\nbase: { steps: 2, noise: 0 }\n' }, tok.alphaEditor);
+    assert.equal(res.errors, undefined, JSON.stringify(res.errors));
+    assert.equal(res.data.launchSweep.sweep.project, 'alpha');
+    await waitForSweep(ctx(), res.data.launchSweep.sweep.id);
+    const other: any = await gql(LAUNCH, { spec: 'name: gql-yaml-beta\nkind: synthetic\nproject: beta\n' }, tok.alphaEditor);
+    assert.equal(other.errors?.[0]?.extensions?.code, 'FORBIDDEN');
+    assert.equal(other.errors?.[0]?.extensions?.path, 'project');
   });
 
   it('needs an editor token of the spec project', async () => {

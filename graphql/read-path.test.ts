@@ -12,7 +12,7 @@ import { loadObservations } from '../core/sweeps/analysis';
 import { leaderboard, leaderboards } from '../core/sweeps/store';
 import { createTestStack, eventually, type TestStack } from '../test/harness';
 import { createApiServer, type ApiServer } from './server';
-import { gqlClient } from './test-helpers';
+import { gqlClient } from '../test/graphql-helpers';
 
 const FINISHED = 'done-0001';
 const ODD = 'odd-0001';

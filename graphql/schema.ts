@@ -6,15 +6,16 @@
  * trials are simply absent: null or not listed). An anonymous request reaches the resolvers only
  * when the server allows anonymous reads (use-auth), and then sees every project.
  */
-import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/client';
-import { and, eq, inArray, sql } from 'drizzle-orm';
-import { GraphQLScalarType, Kind, valueFromASTUntyped, type ValueNode } from 'graphql';
+import { GraphQLScalarType, Kind } from 'graphql';
+import { GraphQLJSON } from 'graphql-scalars';
 import { createSchema } from 'graphql-yoga';
 import { capacityResolvers, capacityTypeDefs } from './capacity';
-import { events, isFinishedSweep, trials, SWEEP_STATUSES, TRIAL_STATUSES, type SweepStatus, type TrialStatus } from '../core/db/schema';
-import { parseSweepSpec, parseSweepSpecText, SpecError } from '../core/spec/spec';
+import { scheduleResolvers, scheduleTypeDefs } from './schedules';
+import { isFinishedSweep, PROMOTION_ANALYSIS, SCALING_ANALYSIS, SWEEP_STATUSES, TRIAL_STATUSES, type SweepStatus, type TrialStatus } from '../core/db/schema';
+import { SpecError } from '../core/spec/spec';
 import type { SweepAnalysis } from '../core/sweeps/analysis';
-import { cancelSweep, launchSweep } from '../core/sweeps/launch';
+import { cancelSweep, launchSweep, ProjectMismatchError } from '../core/sweeps/launch';
+import { NotRetryableError, retryTrial, RetryConflictError } from '../core/trials/retry';
 import { countSweeps, sweepsPage, type SweepListFilter } from '../core/sweeps/store';
 import { attemptRef, clampTail, LogRequestError } from '../core/trials/logs';
 import { canSee, scopeProject, type GraphQLContext } from './context';
@@ -539,23 +540,10 @@ const DateTime = new GraphQLScalarType({
   parseLiteral: (ast) => parseDate(ast.kind === Kind.STRING ? ast.value : null),
 });
 
-/**
- * JSON literals are built with own data properties (as JSON.parse does): graphql-js's default
- * assigns `obj[key] = value`, so a literal key `__proto__` would set the object's prototype.
- */
-function jsonLiteral(ast: ValueNode, variables: Record<string, unknown> | null | undefined): unknown {
-  switch (ast.kind) {
-    case Kind.OBJECT:
-      return Object.fromEntries(ast.fields.map((f) => [f.name.value, jsonLiteral(f.value, variables)]));
-    case Kind.LIST:
-      return ast.values.map((v) => jsonLiteral(v, variables));
-    case Kind.VARIABLE:
-      return variables && Object.hasOwn(variables, ast.name.value) ? variables[ast.name.value] : undefined;
-    default:
-      return valueFromASTUntyped(ast, variables);
-  }
-}
-const JSONScalar = new GraphQLScalarType({ name: 'JSON', parseValue: (value) => value, parseLiteral: jsonLiteral });
+// graphql-scalars builds literal objects on a null prototype, so a literal key `__proto__` stays
+// a key (graphql-js's own default would set the prototype). DateTime stays ours: it refuses years
+// Postgres cannot store and answers BAD_USER_INPUT like every other input error.
+const JSONScalar = GraphQLJSON;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -769,27 +757,12 @@ export const resolvers = {
   Mutation: {
     launchSweep: async (_: unknown, args: { spec: unknown; rerun?: boolean | null }, ctx: Ctx) => {
       const launch = requireLaunch(ctx);
-      let input = args.spec;
-      let spec;
-      try {
-        if (typeof input === 'string') input = parseSweepSpecText(input) as unknown;
-        // A spec without a project goes to the token's project.
-        if (ctx.auth && input && typeof input === 'object' && !Array.isArray(input) && !('project' in input)) {
-          input = { ...(input as Record<string, unknown>), project: ctx.auth.project };
-        }
-        spec = parseSweepSpec(input);
-      } catch (err) {
-        if (err instanceof SpecError) throw specInputError(err);
-        throw err;
-      }
-      if (ctx.auth && spec.project !== ctx.auth.project) {
-        throw apiError('FORBIDDEN', `this token may launch sweeps in project "${ctx.auth.project}" only`, { path: 'project' });
-      }
       let created;
       try {
-        created = await launchSweep({ ...launch, db: ctx.db }, { spec: input, rerun: args.rerun ?? false });
+        created = await launchSweep({ ...launch, db: ctx.db }, { spec: args.spec, rerun: args.rerun ?? false, project: ctx.auth?.project });
       } catch (err) {
         if (err instanceof SpecError) throw specInputError(err);
+        if (err instanceof ProjectMismatchError) throw apiError('FORBIDDEN', err.message, { path: 'project' });
         throw err;
       }
       return { sweep: await ctx.loaders.sweep.load(created.id), trials: created.trials, reused: created.reused };
@@ -808,45 +781,16 @@ export const resolvers = {
       const launch = requireLaunch(ctx);
       const trial = await visibleTrial(ctx, args.id);
       if (!trial) throw apiError('NOT_FOUND', `trial "${args.id}" not found`);
-      if (trial.status !== 'failed' && trial.status !== 'cancelled') {
-        throw apiError('BAD_USER_INPUT', `only a failed or cancelled trial can be retried (this one is ${trial.status})`);
-      }
-      // Attempt numbers keep counting (an execution is per trial attempt), and the trial gets
-      // its original budget of attempts again.
-      const spec = await ctx.loaders.spec.load(trial.sweepId);
-      const retries = (spec as { retries?: unknown } | null)?.retries;
-      const budget = (typeof retries === 'number' ? retries : 0) + 1;
-      const [reset] = await ctx.db
-        .update(trials)
-        .set({
-          status: 'planned',
-          maxAttempts: sql`${trials.attempts} + ${budget}`,
-          exitReason: null,
-          result: null,
-          finishedAt: null,
-          updatedAt: new Date(),
-        })
-        .where(and(eq(trials.id, trial.id), inArray(trials.status, ['failed', 'cancelled'])))
-        .returning({ id: trials.id });
-      if (!reset) throw apiError('CONFLICT', `trial "${trial.id}" changed meanwhile; try again`);
-      forgetSweep(ctx, trial.sweepId);
-      await ctx.db.insert(events).values({ sweepId: trial.sweepId, trialId: trial.id, type: 'trial.retry.requested', data: { previousStatus: trial.status, previousExitReason: trial.exitReason } });
       try {
-        await launch.temporal.workflow.start('trialWorkflow', {
-          workflowId: `trial/${trial.id}`,
-          taskQueue: launch.taskQueue,
-          args: [{ trialId: trial.id }],
-          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-        });
+        await retryTrial({ db: ctx.db, temporal: launch.temporal, taskQueue: launch.taskQueue }, trial, await ctx.loaders.spec.load(trial.sweepId));
       } catch (err) {
-        await ctx.db
-          .update(trials)
-          .set({ status: trial.status, maxAttempts: trial.maxAttempts, exitReason: trial.exitReason, result: trial.result, finishedAt: trial.finishedAt })
-          .where(eq(trials.id, trial.id));
-        if (err instanceof WorkflowExecutionAlreadyStartedError) throw apiError('CONFLICT', `trial "${trial.id}" is still running`);
+        if (err instanceof NotRetryableError) throw apiError('BAD_USER_INPUT', err.message);
+        if (err instanceof RetryConflictError) throw apiError('CONFLICT', err.message);
         throw err;
+      } finally {
+        forgetSweep(ctx, trial.sweepId);
+        ctx.loaders.trial.clear(trial.id);
       }
-      ctx.loaders.trial.clear(trial.id);
       return visibleTrial(ctx, trial.id);
     },
   },
@@ -885,16 +829,16 @@ export const resolvers = {
     },
     analysis: async (s: SweepRow, _: unknown, ctx: Ctx) => {
       const rows = await ctx.loaders.analyses.load(s.id);
-      return rows.find((r) => r.kind === 'scaling' && r.rungIndex === -1)?.data ?? null;
+      return rows.find((r) => r.kind === SCALING_ANALYSIS && r.rungIndex === -1)?.data ?? null;
     },
     scalingAnalysis: async (s: SweepRow, _: unknown, ctx: Ctx) => {
       const rows = await ctx.loaders.analyses.load(s.id);
-      return typedAnalysis(rows.find((r) => r.kind === 'scaling' && r.rungIndex === -1)?.data);
+      return typedAnalysis(rows.find((r) => r.kind === SCALING_ANALYSIS && r.rungIndex === -1)?.data);
     },
     promotions: async (s: SweepRow, _: unknown, ctx: Ctx) => {
       const rows = await ctx.loaders.analyses.load(s.id);
       return rows
-        .filter((r) => r.kind === 'promotion')
+        .filter((r) => r.kind === PROMOTION_ANALYSIS)
         .map((r) => {
           const data = (r.data ?? {}) as { rule?: unknown; decisions?: unknown };
           return { rungIndex: r.rungIndex, rule: data.rule ?? null, decisions: Array.isArray(data.decisions) ? data.decisions : [] };
@@ -918,7 +862,7 @@ export const resolvers = {
 };
 
 export function createLadderSchema() {
-  return createSchema<GraphQLContext>({ typeDefs: [typeDefs, capacityTypeDefs], resolvers: [resolvers, capacityResolvers] });
+  return createSchema<GraphQLContext>({ typeDefs: [typeDefs, capacityTypeDefs, scheduleTypeDefs], resolvers: [resolvers, capacityResolvers, scheduleResolvers] });
 }
 
 export type { TrialStatus };

@@ -19,6 +19,7 @@ import { createIngestRoutes } from './ingest/routes';
 import { SweepNotifier } from './notify';
 import { LeaderboardCache, type LeaderboardCacheOptions } from './read-cache';
 import { useAuth } from './plugins/use-auth';
+import { readSetting } from '../core/settings';
 import { useBodyLimit } from './plugins/use-body-limit';
 import { useClientErrorStatus, useInputGuard } from './plugins/use-input-guard';
 import { resolveLimits, useLimits, type LimitsOptions } from './plugins/use-limits';
@@ -127,7 +128,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     graphqlEndpoint: '/graphql',
     maxRequestBodySize: false, // useBodyLimit below: yoga's streams every body through a limiter
     cors: origin.cors,
-    graphiql: options.graphiql ?? process.env.NODE_ENV !== 'production',
+    graphiql: options.graphiql ?? readSetting('NODE_ENV') !== 'production',
     // GraphiQL's scripts and styles come inlined from the package: yoga's default page loads them
     // from a public CDN and is blank on a machine without internet. Loaded on the first page
     // asked for: the bundle is ~9 MB of JavaScript that API-only processes never need.

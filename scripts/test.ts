@@ -25,7 +25,7 @@ import { ensurePythonEnv } from '../stack/python';
 import { ensureTemporalCli, startTemporal } from '../stack/temporal';
 
 const ROOT = repoRoot();
-const TEST_FOLDERS = ['core', 'workflows', 'workers', 'graphql', 'cli', 'stack', 'test', 'loadtests'];
+const TEST_FOLDERS = ['core', 'workflows', 'workers', 'graphql', 'cli', 'stack', 'scripts', 'deploy', 'test', 'loadtests'];
 
 function findTests(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];

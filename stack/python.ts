@@ -5,10 +5,10 @@
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { cacheDir, repoRoot } from './paths';
-import { isPidAlive, runOk, sleep } from './proc';
+import { acquireFileLock } from '../workers/executors/local/lock';
+import { runOk } from './proc';
 import { DEBIAN_PYTHON, ensureSystemPackages, hasApt, readPackageList } from './system-packages';
 
 export interface EnsurePythonEnvOptions {
@@ -44,8 +44,8 @@ function venvPython(venv: string): string {
  * The venv lives at `<cache>/pyenv-<X.Y.Z>-<hash>`, hash = first 12 hex of sha256 over the
  * requirements files (names and contents) and the base interpreter's prefix (a venv only works
  * with the interpreter it was made from). venvs are not relocatable (scripts embed absolute
- * paths), so instead of build-then-rename it is built in place under a lock folder and marked
- * complete last; a lock whose owner pid is dead is taken over.
+ * paths), so instead of build-then-rename it is built in place under `<venv>.lock` and marked
+ * complete last; the lock of a process that died is taken over once stale (proper-lockfile).
  */
 export async function ensurePythonEnv(opts: EnsurePythonEnvOptions = {}): Promise<string> {
   const override = process.env.LADDER_PYTHON;
@@ -69,9 +69,11 @@ export async function ensurePythonEnv(opts: EnsurePythonEnvOptions = {}): Promis
   if (fs.existsSync(path.join(venv, READY))) return python;
 
   fs.mkdirSync(cacheDir(), { recursive: true });
-  const release = await acquireLock(`${venv}.lock`, opts.lockTimeoutMs ?? 15 * 60_000, () =>
-    fs.existsSync(path.join(venv, READY)),
-  );
+  const release = await acquireFileLock(venv, {
+    timeoutMs: opts.lockTimeoutMs ?? 15 * 60_000,
+    pollMs: 250,
+    done: () => fs.existsSync(path.join(venv, READY)),
+  });
   if (!release) return python; // another process finished it while we waited
   try {
     if (fs.existsSync(path.join(venv, READY))) return python;
@@ -88,7 +90,7 @@ export async function ensurePythonEnv(opts: EnsurePythonEnvOptions = {}): Promis
     );
     return python;
   } finally {
-    release();
+    await release();
   }
 }
 
@@ -113,48 +115,4 @@ function interpreterInfo(base: string): Promise<{ version: string; prefix: strin
     infoCache.set(base, p);
   }
   return p;
-}
-
-/**
- * mkdir-based lock (atomic on every local filesystem). Returns a release function, or
- * undefined if `done()` became true while waiting (nothing left to do).
- */
-async function acquireLock(
-  lockDir: string,
-  timeoutMs: number,
-  done: () => boolean,
-): Promise<(() => void) | undefined> {
-  const owner = path.join(lockDir, 'owner');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      fs.mkdirSync(lockDir);
-      fs.writeFileSync(owner, `${process.pid} ${os.hostname()}\n`);
-      return () => fs.rmSync(lockDir, { recursive: true, force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    if (done()) return undefined;
-    if (isStale(lockDir, owner)) {
-      fs.rmSync(lockDir, { recursive: true, force: true });
-      continue;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${lockDir} (remove it if no build is running)`);
-    await sleep(250);
-  }
-}
-
-function isStale(lockDir: string, owner: string): boolean {
-  try {
-    const [pid, host] = fs.readFileSync(owner, 'utf8').trim().split(' ');
-    if (host !== os.hostname()) return false; // cannot check another machine's pids
-    return !isPidAlive(Number(pid));
-  } catch {
-    // Owner file not written yet (we raced the mkdir) or lock vanished: stale only if old.
-    try {
-      return Date.now() - fs.statSync(lockDir).mtimeMs > 60_000;
-    } catch {
-      return false;
-    }
-  }
 }

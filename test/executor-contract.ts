@@ -24,7 +24,7 @@ import {
   type JobLaunch,
   type Resources,
   isTerminal,
-} from './types';
+} from '../workers/executors/types';
 
 export interface ContractSetup {
   executor: Executor;

@@ -1,7 +1,7 @@
 /** Shared by the GraphQL test files: requests through `yoga.fetch`, seeding, tokens. */
 import { createApiToken } from '../core/auth/tokens';
 import type { Db } from '../core/db/client';
-import type { ApiServer } from './server';
+import type { ApiServer } from '../graphql/server';
 
 export interface GqlResponse<T = Record<string, any>> {
   status: number;

@@ -15,7 +15,7 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { migrateDatabase, openDatabase, type Database } from '../core/db/client';
 import { createLogger } from '../core/log';
-import { readSettings, requireSetting } from '../core/settings';
+import { readLoadgenSettings, readSettings, requireSetting } from '../core/settings';
 import { CAPACITY_CONTROL_QUEUE, LOADGEN_TASK_QUEUE, startLoadgenWorker } from './loadgen';
 
 const queue = (value: string | undefined, fallback: string | null): string | null => {
@@ -29,15 +29,15 @@ async function main() {
   const settings = readSettings();
   const log = createLogger('loadgen');
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const concurrency = Number(process.env.LADDER_LOADGEN_CONCURRENCY ?? 4);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new Error('LADDER_LOADGEN_CONCURRENCY must be a whole number from 1 to 256');
+  const loadgen = readLoadgenSettings();
+  const concurrency = loadgen.LADDER_LOADGEN_CONCURRENCY;
   let database: Database | undefined;
   if (settings.DATABASE_URL) {
     database = openDatabase(settings.DATABASE_URL);
     await migrateDatabase(database);
   }
-  const generatorQueue = queue(process.env.LADDER_LOADGEN_QUEUE, LOADGEN_TASK_QUEUE);
-  const controlQueue = queue(process.env.LADDER_CAPACITY_QUEUE, database ? CAPACITY_CONTROL_QUEUE : null);
+  const generatorQueue = queue(loadgen.LADDER_LOADGEN_QUEUE, LOADGEN_TASK_QUEUE);
+  const controlQueue = queue(loadgen.LADDER_CAPACITY_QUEUE, database ? CAPACITY_CONTROL_QUEUE : null);
   const worker = await startLoadgenWorker({
     temporalAddress: requireSetting(settings, 'TEMPORAL_ADDRESS'),
     namespace: settings.TEMPORAL_NAMESPACE,
@@ -46,7 +46,7 @@ async function main() {
     maxGenerators: concurrency,
     database,
     ingestSecret: settings.LADDER_INGEST_SECRET,
-    apiToken: process.env.LADDER_API_TOKEN,
+    apiToken: loadgen.LADDER_API_TOKEN,
     log,
   });
   log.info('loadgen worker started', { generatorQueue, controlQueue, concurrency });

@@ -1,8 +1,8 @@
 /**
  * The worker process, configured from the environment (see core/settings.ts):
  *   DATABASE_URL, TEMPORAL_ADDRESS, LADDER_INGEST_URL, LADDER_INGEST_SECRET are required;
- *   LADDER_EXECUTOR (local|simulated), LADDER_TASK_QUEUE, TEMPORAL_NAMESPACE, LADDER_RUN_ROOT,
- *   LADDER_PYTHON are optional.
+ *   LADDER_EXECUTOR (local|kubernetes|simulated), LADDER_TASK_QUEUE, TEMPORAL_NAMESPACE,
+ *   LADDER_RUN_ROOT, LADDER_PYTHON are optional.
  */
 import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { migrateDatabase, openDatabase } from '../core/db/client';
@@ -25,7 +25,7 @@ async function main() {
     executor: createExecutor(settings.LADDER_EXECUTOR, { runRoot: settings.LADDER_RUN_ROOT, python: settings.LADDER_PYTHON }),
     ingest: { url: requireSetting(settings, 'LADDER_INGEST_URL'), secret: requireSetting(settings, 'LADDER_INGEST_SECRET') },
     log,
-    pollIntervalMs: Number(process.env.LADDER_POLL_INTERVAL_MS ?? 1000),
+    pollIntervalMs: settings.LADDER_POLL_INTERVAL_MS,
   });
   log.info('worker started', { taskQueue: settings.LADDER_TASK_QUEUE, executor: settings.LADDER_EXECUTOR });
   const stop = () => void worker.shutdown();

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -51,7 +52,12 @@ describe('capacityWorkflow', { timeout: 240_000 }, () => {
     const started: number[] = [];
     child.stderr!.on('data', (d: Buffer) => {
       stderr += d.toString();
-      for (const m of d.toString().matchAll(/generator started .*"slot":(\d+)/g)) started.push(Number(m[1]));
+    });
+    // The worker logs JSON lines (core/log.ts); other output (Temporal's runtime) is not JSON.
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      if (!line.startsWith('{')) return;
+      const event = JSON.parse(line) as { msg?: string; slot?: number };
+      if (event.msg === 'generator started' && typeof event.slot === 'number') started.push(event.slot);
     });
     const ready = new Promise<void>((resolve, reject) => {
       const poll = setInterval(() => /loadgen worker started/.test(stderr) && (clearInterval(poll), resolve()), 50);

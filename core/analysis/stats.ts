@@ -5,7 +5,11 @@
  * (constant vector, too few points), so callers and JSON output never carry NaN.
  * Each is checked against scipy/numpy reference values in `stats.test.ts`.
  */
+import { formatNumber } from '../format';
 import type { Interval, Mode } from './types';
+
+// Formatting has one home (core/format.ts); the analyses import it from here as they always have.
+export { formatInterval, formatScale, formatShare } from '../format';
 
 export function mean(xs: readonly number[]): number {
   let s = 0;
@@ -151,19 +155,9 @@ export function topKAgreement(x: readonly number[], y: readonly number[], k: num
   return shared / kk;
 }
 
-/** Compact human form of a scale value: 1e8, 3e5, 350, 0.5. */
-export function formatScale(n: number): string {
-  if (!Number.isFinite(n)) return String(n);
-  if (n !== 0 && (Math.abs(n) >= 1e4 || Math.abs(n) < 1e-3)) {
-    const [m, e] = n.toExponential().split('e');
-    return `${Number(Number(m).toPrecision(4))}e${Number(e)}`;
-  }
-  return String(Number(n.toPrecision(4)));
-}
-
-/** A number rounded to `digits` significant digits for reasons and logs. */
+/** A number at `digits` significant digits for the analyses' reason texts (the shared rule, 3 digits by default). */
 export function fmt(n: number, digits = 3): string {
-  return String(Number(n.toPrecision(digits)));
+  return formatNumber(n, digits);
 }
 
 /** ln Γ(x) for x > 0 (Lanczos, g = 7, n = 9; ~15 significant digits). */
@@ -257,25 +251,4 @@ export function normalQuantile(p: number): number {
   const q = p - 0.5;
   const r = q * q;
   return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
-}
-
-/** A share as a whole percentage: 0.337 → "34%" (below 1%, one decimal). */
-export function formatShare(x: number): string {
-  if (!Number.isFinite(x)) return String(x);
-  const p = x * 100;
-  return `${Math.abs(p) < 1 && p !== 0 ? p.toFixed(1) : Math.round(p)}%`;
-}
-
-/**
- * A metric value for tables: fixed `digits` decimals, exponent notation for very large or very
- * small magnitudes, '–' when there is no value.
- */
-export function formatValue(value: number | null | undefined, digits = 4): string {
-  if (value === null || value === undefined || !Number.isFinite(value)) return '–';
-  return Math.abs(value) >= 1e4 || (Math.abs(value) < 1e-3 && value !== 0) ? value.toExponential(2) : value.toFixed(digits);
-}
-
-/** An interval at `digits` significant digits: "[2.25, 2.38]". */
-export function formatInterval(iv: readonly [number, number], digits = 3): string {
-  return `[${fmt(iv[0], digits)}, ${fmt(iv[1], digits)}]`;
 }

@@ -12,7 +12,8 @@ import { analyses, trials } from '../db/schema';
 import type { SweepSpec } from '../spec/spec';
 import { planVariants, seedList } from '../spec/planner';
 import { metricValue } from './metric';
-import { requireSweep } from './store';
+import { chooseMetric, specDeclaresMetric, type MetricChoice } from './metric-choice';
+import { requireSweep, resultMetricNames } from './store';
 
 export const SCALING_ANALYSIS = 'scaling';
 
@@ -24,13 +25,15 @@ export interface AnalysisSettings {
   threshold: number;
 }
 
-/** The spec's `analysis` block, else its promotion metric, else `loss` (lower is better). */
-export function analysisSettings(spec: SweepSpec): AnalysisSettings {
-  if (spec.analysis) {
-    return { metric: spec.analysis.metric, mode: spec.analysis.mode, target: spec.analysis.targetScale, threshold: spec.analysis.threshold };
-  }
-  if (spec.promotion) return { metric: spec.promotion.metric, mode: spec.promotion.mode, threshold: 0.9 };
-  return { metric: 'loss', mode: 'min', threshold: 0.9 };
+/** What the stored analysis is computed with: the chosen metric and mode, the spec's target and threshold. */
+export function analysisSettings(spec: SweepSpec, choice: MetricChoice = chooseMetric(spec)): AnalysisSettings {
+  const { metric, mode } = choice;
+  return { metric, mode, target: spec.analysis?.targetScale, threshold: spec.analysis?.threshold ?? 0.9 };
+}
+
+/** The sweep's metric by `chooseMetric`, asking the database for reported metrics only when the spec names none. */
+export async function sweepMetric(db: Db, sweepId: string, spec: SweepSpec): Promise<MetricChoice> {
+  return chooseMetric(spec, specDeclaresMetric(spec) ? [] : await resultMetricNames(db, sweepId));
 }
 
 /** Per succeeded trial with a numeric scale: (variant, scale, seed, metric value). */
@@ -79,7 +82,7 @@ export async function refreshSweepAnalysis(
 ): Promise<SweepAnalysis> {
   const sweep = await requireSweep(db, sweepId);
   const spec = sweep.spec as SweepSpec;
-  const settings = analysisSettings(spec);
+  const settings = analysisSettings(spec, await sweepMetric(db, sweepId, spec));
   const metric = overrides.metric ?? settings.metric;
   const mode = overrides.mode ?? settings.mode;
   const target = overrides.target ?? settings.target;

@@ -7,6 +7,7 @@
  * its row and column, and nothing is stored unless the whole file is valid.
  */
 import { createHash } from 'node:crypto';
+import { CsvError, parse as parseCsv } from 'csv-parse/sync';
 import type { Db } from '../db/client';
 import { events, projects, sweeps, trials } from '../db/schema';
 import { parseSweepSpecShape, type SweepSpec } from '../spec/spec';
@@ -32,29 +33,6 @@ export class ImportError extends Error {
 
 const REQUIRED = ['variant', 'scale', 'seed'] as const;
 
-/** Splits one CSV line, honouring double quotes ("a, b" and "" escapes). */
-function splitCsvLine(line: string): string[] {
-  const cells: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i]!;
-    if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else cell += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') {
-      cells.push(cell);
-      cell = '';
-    } else cell += ch;
-  }
-  cells.push(cell);
-  return cells.map((c) => c.trim());
-}
-
 function parseRows(rows: Array<Record<string, unknown>>, firstRowNumber: number): ImportRecord[] {
   const problems: string[] = [];
   const records: ImportRecord[] = [];
@@ -73,7 +51,8 @@ function parseRows(rows: Array<Record<string, unknown>>, firstRowNumber: number)
     if (row.seed !== undefined && row.seed !== '' && (!Number.isInteger(seed) || seed < 0)) {
       problems.push(`${where}, column seed: ${JSON.stringify(row.seed)} is not a non-negative integer`);
     }
-    const metrics: Record<string, number> = {};
+    // No prototype: a column named like `__proto__` stays a metric name, not a property of Object.
+    const metrics: Record<string, number> = Object.create(null);
     for (const [key, raw] of Object.entries(row)) {
       if ((REQUIRED as readonly string[]).includes(key) || raw === '' || raw === null || raw === undefined) continue;
       const value = typeof raw === 'number' ? raw : Number(raw);
@@ -90,17 +69,35 @@ function parseRows(rows: Array<Record<string, unknown>>, firstRowNumber: number)
   return records;
 }
 
+/**
+ * CSV per RFC 4180 (csv-parse): quoted cells may hold commas, doubled quotes and line breaks.
+ * Lines starting with `#` are comments; blank lines are skipped; cells are trimmed.
+ */
 export function parseImportCsv(text: string): ImportRecord[] {
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '' && !l.startsWith('#'));
-  if (lines.length === 0) throw new ImportError(['the file is empty']);
-  const header = splitCsvLine(lines[0]!);
+  let table: string[][];
+  try {
+    table = parseCsv(text, {
+      bom: true,
+      comment: '#',
+      comment_no_infix: true, // only a line starting with '#' is a comment, not "a#b" in a cell
+      skip_empty_lines: true,
+      trim: true,
+      relax_column_count: true, // counted below, to name the row in the error
+    }) as string[][];
+  } catch (err) {
+    if (err instanceof CsvError) throw new ImportError([`not valid CSV: ${err.message}`]);
+    throw err;
+  }
+  if (table.length === 0) throw new ImportError(['the file is empty']);
+  const header = table[0]!;
   const missing = REQUIRED.filter((k) => !header.includes(k));
   if (missing.length) {
     throw new ImportError([`the header must name ${REQUIRED.join(', ')} (missing: ${missing.join(', ')})`]);
   }
+  const repeated = header.filter((h, i) => header.indexOf(h) !== i);
+  if (repeated.length) throw new ImportError([`the header names ${[...new Set(repeated)].join(', ')} more than once`]);
   if (header.length === REQUIRED.length) throw new ImportError(['the header names no metric column']);
-  const rows = lines.slice(1).map((line, i) => {
-    const cells = splitCsvLine(line);
+  const rows = table.slice(1).map((cells, i) => {
     if (cells.length !== header.length) {
       throw new ImportError([`row ${i + 2}: ${cells.length} cells, the header has ${header.length}`]);
     }

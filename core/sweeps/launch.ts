@@ -6,7 +6,8 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Clien
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { isFinishedSweep, sweeps } from '../db/schema';
-import { executorIssues, parseSweepSpec, parseSweepSpecText, SpecError, type SweepSpec } from '../spec/spec';
+import { executorIssues, parseSweepSpec, SpecError, specTextToObject, type SweepSpec } from '../spec/spec';
+import { sweepWorkflowId } from '../../workflows/ids';
 import { createSweep, NotFoundError, sweepSummaries, type CreatedSweep } from './store';
 
 export interface LaunchContext {
@@ -21,6 +22,29 @@ export interface LaunchOptions {
   /** A spec as YAML/JSON text or as an already-parsed object; validated either way. */
   spec: string | unknown;
   rerun?: boolean;
+  /**
+   * The caller's project (an API token's): a spec without `project` goes there, and a spec that
+   * names another is refused with ProjectMismatchError before anything is stored.
+   */
+  project?: string;
+}
+
+export class ProjectMismatchError extends Error {
+  constructor(readonly allowed: string, readonly asked: string) {
+    super(`this token may launch sweeps in project "${allowed}" only (the spec names "${asked}")`);
+    this.name = 'ProjectMismatchError';
+  }
+}
+
+/** The spec, parsed once, with the caller's project filled in where it names none. */
+function specFor(options: LaunchOptions): SweepSpec {
+  let raw = typeof options.spec === 'string' ? specTextToObject(options.spec) : options.spec;
+  if (options.project !== undefined && raw && typeof raw === 'object' && !Array.isArray(raw) && !Object.hasOwn(raw, 'project')) {
+    raw = { ...(raw as Record<string, unknown>), project: options.project };
+  }
+  const spec = parseSweepSpec(raw);
+  if (options.project !== undefined && spec.project !== options.project) throw new ProjectMismatchError(options.project, spec.project);
+  return spec;
 }
 
 /**
@@ -52,7 +76,7 @@ function isUnreachable(err: unknown): boolean {
 }
 
 export async function launchSweep(ctx: LaunchContext, options: LaunchOptions): Promise<CreatedSweep & { spec: SweepSpec }> {
-  const spec = typeof options.spec === 'string' ? parseSweepSpecText(options.spec) : parseSweepSpec(options.spec);
+  const spec = specFor(options);
   // What only the executor that will run it can refuse (a command sweep on Kubernetes needs an image).
   const issues = executorIssues(spec, ctx.executor ?? 'local');
   if (issues.length > 0) throw new SpecError(issues);
@@ -71,7 +95,7 @@ export async function launchSweep(ctx: LaunchContext, options: LaunchOptions): P
   try {
     await ctx.temporal.withDeadline(Date.now() + TEMPORAL_CALL_DEADLINE_MS, () =>
       ctx.temporal.workflow.start('sweepWorkflow', {
-        workflowId: `sweep/${created.id}`,
+        workflowId: sweepWorkflowId(created.id),
         taskQueue: ctx.taskQueue,
         args: [{ sweepId: created.id }],
       }),
@@ -96,7 +120,7 @@ export async function cancelSweep(ctx: Pick<LaunchContext, 'db' | 'temporal'>, s
   const sweep = await requireSweepSummary(ctx.db, sweepId);
   if (isFinishedSweep(sweep.status)) return 'already-finished';
   try {
-    await ctx.temporal.workflow.getHandle(`sweep/${sweepId}`).cancel();
+    await ctx.temporal.workflow.getHandle(sweepWorkflowId(sweepId)).cancel();
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return 'already-finished';
     throw err;
@@ -107,7 +131,7 @@ export async function cancelSweep(ctx: Pick<LaunchContext, 'db' | 'temporal'>, s
 /** Waits for the sweep workflow to close; resolves to its final status. */
 export async function waitForSweep(ctx: Pick<LaunchContext, 'db' | 'temporal'>, sweepId: string): Promise<string> {
   try {
-    await ctx.temporal.workflow.getHandle(`sweep/${sweepId}`).result();
+    await ctx.temporal.workflow.getHandle(sweepWorkflowId(sweepId)).result();
   } catch {
     // Cancelled or failed workflows throw here; the stored status says which.
   }

@@ -7,6 +7,20 @@
 import { sql, type Placeholder, type SQL } from 'drizzle-orm';
 import { trials } from '../db/schema';
 
+/**
+ * Per-variant score columns over the succeeded trials of a `group by variant` select: the mean of
+ * the metric and how many trials have a value. Promotion and ASHA rank variants by these.
+ */
+export function variantScoreColumns(metric: string) {
+  const value = metricValue(metric);
+  return {
+    variantIndex: trials.variantIndex,
+    variantName: trials.variantName,
+    mean: sql<number | null>`avg(${value}) filter (where ${trials.status} = 'succeeded')`,
+    count: sql<number>`count(${value}) filter (where ${trials.status} = 'succeeded')::int`,
+  };
+}
+
 /** `metric` may be a prepared statement's placeholder (`sql.placeholder('metric')`). */
 export function metricValue(metric: string | Placeholder): SQL<number | null> {
   return sql<number | null>`(case when jsonb_typeof(${trials.result} -> 'metrics' -> ${metric}::text) = 'number'

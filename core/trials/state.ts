@@ -16,10 +16,10 @@ import { and, eq, inArray, notInArray, sql } from 'drizzle-orm';
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import { decidePromotion, predictNextRung, type PromotionDecision, type VariantScore } from '../analysis/promotion';
 import type { Db } from '../db/client';
-import { analyses, events, FINISHED_SWEEP_STATUSES, FINISHED_TRIAL_STATUSES, isFinishedTrial, sweeps, trials, type SweepStatus, type TrialStatus } from '../db/schema';
+import { analyses, events, FINISHED_SWEEP_STATUSES, PROMOTION_ANALYSIS, FINISHED_TRIAL_STATUSES, isFinishedTrial, sweeps, trials, type SweepStatus, type TrialStatus } from '../db/schema';
 import type { SweepSpec } from '../spec/spec';
 import { loadObservations, refreshSweepAnalysis } from '../sweeps/analysis';
-import { metricValue } from '../sweeps/metric';
+import { variantScoreColumns } from '../sweeps/metric';
 import { setSweepStatus } from '../sweeps/store';
 
 /** Execution states as the executors report them (kept structural: core does not import workers). */
@@ -60,6 +60,8 @@ export interface SweepStart {
   rungs: number;
   currentRung: number;
   concurrency: number;
+  /** The spec has `search.asha`: promote variants as results arrive, not only at a rung's end. */
+  asha: boolean;
 }
 
 /** Keyset position in plan order (variant, seed, id) within one rung. */
@@ -268,6 +270,7 @@ export function createTrialState(db: Db, options: TrialStateOptions = {}) {
         rungs: spec.scale?.rungs.length ?? 1,
         currentRung: sweep.currentRung,
         concurrency: spec.concurrency,
+        asha: spec.search?.asha !== undefined,
       };
     },
 
@@ -434,14 +437,8 @@ export function createTrialState(db: Db, options: TrialStateOptions = {}) {
       let promoted: number | null = null;
       let skipped = 0;
       if (rule && rungIndex + 1 < rungs) {
-        const value = metricValue(rule.metric);
         const scores = await db
-          .select({
-            variantIndex: trials.variantIndex,
-            variantName: trials.variantName,
-            mean: sql<number | null>`avg(${value}) filter (where ${trials.status} = 'succeeded')`,
-            count: sql<number>`count(${value}) filter (where ${trials.status} = 'succeeded')::int`,
-          })
+          .select(variantScoreColumns(rule.metric))
           .from(trials)
           .where(and(eq(trials.sweepId, sweepId), eq(trials.rungIndex, rungIndex)))
           .groupBy(trials.variantIndex, trials.variantName);
@@ -478,7 +475,7 @@ export function createTrialState(db: Db, options: TrialStateOptions = {}) {
           }
           await tx
             .insert(analyses)
-            .values({ sweepId, kind: 'promotion', rungIndex, data: { rule, decisions } })
+            .values({ sweepId, kind: PROMOTION_ANALYSIS, rungIndex, data: { rule, decisions } })
             .onConflictDoUpdate({ target: [analyses.sweepId, analyses.kind, analyses.rungIndex], set: { data: { rule, decisions }, createdAt: new Date() } });
         });
       }

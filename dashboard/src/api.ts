@@ -1,15 +1,19 @@
 /**
  * The dashboard's only way to the server: GraphQL over `fetch` (POST /graphql) and the
- * `sweepProgress` subscription over server-sent events (POST with `Accept: text/event-stream`,
- * read with a small hand-written parser so the bearer token can go in a header, which
- * `EventSource` cannot send).
+ * `sweepProgress` subscription over server-sent events with the `graphql-sse` client. GraphQL
+ * Yoga speaks that protocol's "distinct connections mode" (one POST with `Accept:
+ * text/event-stream` per subscription, `next` and `complete` events) without a plugin, and the
+ * client sends the bearer token as a header, which `EventSource` cannot.
+ *
+ * Queries keep the small `useQuery` below rather than urql or TanStack Query: neither is a
+ * dependency, and the pages need nothing beyond "run on key change, reload on demand".
  *
  * Token: anonymous by default (the embedded demo allows anonymous reads). A token given once as
  * `?token=lad_…` in the page URL, or stored under localStorage `ladder.token`, is sent as
  * `Authorization: Bearer …`.
  */
 import { useEffect, useRef, useState } from 'react';
-import { parseSseBlock } from './lib';
+import { createClient } from 'graphql-sse';
 
 const TOKEN_KEY = 'ladder.token';
 
@@ -23,11 +27,9 @@ function token(): string | null {
   }
 }
 
-function headers(accept: string): Record<string, string> {
-  const h: Record<string, string> = { 'content-type': 'application/json', accept };
+function authorization(): Record<string, string> {
   const t = token();
-  if (t) h.authorization = `Bearer ${t}`;
-  return h;
+  return t ? { authorization: `Bearer ${t}` } : {};
 }
 
 export class GraphQLRequestError extends Error {}
@@ -46,7 +48,7 @@ function firstError(body: GraphQLResponse<unknown>): string | null {
 export async function gql<T>(query: string, variables: Record<string, unknown> = {}, signal?: AbortSignal): Promise<T> {
   const res = await fetch('/graphql', {
     method: 'POST',
-    headers: headers('application/graphql-response+json, application/json'),
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...authorization() },
     body: JSON.stringify({ query, variables }),
     signal,
   });
@@ -62,85 +64,76 @@ export async function gql<T>(query: string, variables: Record<string, unknown> =
   return body.data;
 }
 
+/** Statuses that another try would only repeat: a bad operation, no token, a token without access. */
+const FINAL_STATUSES = new Set([400, 401, 403]);
+
 /**
- * Subscribes over SSE; `onNext` gets each result's data. Reconnects with backoff when the stream
- * drops (not on `complete`). Returns the function that stops it.
+ * Subscribes over SSE; `onNext` gets each result's data. Reconnects with backoff (0.5 s doubling
+ * to 10 s, for as long as the page is open) when the stream drops, but not on `complete` and not
+ * when the server refused the request itself. Returns the function that stops it.
  */
 export function subscribe<T>(
   query: string,
   variables: Record<string, unknown>,
   handlers: { onNext: (data: T) => void; onError?: (message: string) => void; onState?: (live: boolean) => void; onComplete?: () => void },
 ): () => void {
+  // The client sees a refused request only as a status: the fetch below keeps the server's reason.
+  let refused: { status: number; message: string } | null = null;
+  // Aborting makes the client call `complete`: after stop() nothing reaches the page.
   let stopped = false;
-  let controller: AbortController | null = null;
-  let retryMs = 500;
-  let timer: ReturnType<typeof setTimeout> | null = null;
-
-  const connect = async () => {
-    controller = new AbortController();
-    let completed = false;
-    try {
-      const res = await fetch('/graphql', {
-        method: 'POST',
-        headers: headers('text/event-stream'),
-        body: JSON.stringify({ query, variables }),
-        signal: controller.signal,
-      });
-      if (!res.ok || !res.body || !(res.headers.get('content-type') ?? '').includes('text/event-stream')) {
+  const client = createClient({
+    url: '/graphql',
+    headers: authorization,
+    retryAttempts: Number.POSITIVE_INFINITY,
+    retry: async (retries) => {
+      if (refused) {
+        // Thrown here (not a NetworkError), the client reports it through `error` and stops.
+        if (FINAL_STATUSES.has(refused.status)) throw new Error(refused.message);
+        if (!stopped) handlers.onError?.(refused.message);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** retries, 10_000)));
+    },
+    fetchFn: async (input: RequestInfo | URL, init?: RequestInit) => {
+      const res = await fetch(input, init);
+      refused = null;
+      if (!res.ok) {
         let message = `HTTP ${res.status}`;
         try {
-          message = firstError((await res.json()) as GraphQLResponse<unknown>) ?? message;
+          message = firstError((await res.clone().json()) as GraphQLResponse<unknown>) ?? message;
         } catch {
           /* not JSON */
         }
-        handlers.onError?.(message);
-        if (res.status === 401 || res.status === 403 || res.status === 400) completed = true;
-        return;
+        refused = { status: res.status, message };
       }
-      handlers.onState?.(true);
-      retryMs = 500;
-      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += value;
-        let m: RegExpExecArray | null;
-        while ((m = /\r?\n\r?\n/.exec(buffer))) {
-          const block = buffer.slice(0, m.index);
-          buffer = buffer.slice(m.index + m[0].length);
-          const msg = parseSseBlock(block);
-          if (!msg) continue;
-          if (msg.event === 'complete') {
-            completed = true;
-            handlers.onComplete?.();
-            break;
-          }
-          if (msg.event === 'next' || msg.event === 'message') {
-            const body = JSON.parse(msg.data) as GraphQLResponse<T>;
-            const err = firstError(body);
-            if (err) handlers.onError?.(err);
-            else if (body.data) handlers.onNext(body.data);
-          }
-        }
-        if (completed) break;
-      }
-    } catch (e) {
-      if (stopped) return;
-      handlers.onError?.((e as Error).message);
-    } finally {
-      handlers.onState?.(false);
-      if (!stopped && !completed) {
-        timer = setTimeout(() => void connect(), retryMs);
-        retryMs = Math.min(retryMs * 2, 10_000);
-      }
-    }
-  };
-  void connect();
+      return res;
+    },
+  });
+  const stop = client.subscribe<T>(
+    { query, variables },
+    {
+      next: (result) => {
+        if (stopped) return;
+        const err = firstError(result as GraphQLResponse<unknown>);
+        if (err) handlers.onError?.(err);
+        else if (result.data) handlers.onNext(result.data);
+      },
+      error: (e) => {
+        if (stopped) return;
+        handlers.onState?.(false);
+        handlers.onError?.(e instanceof Error ? e.message : String(e));
+      },
+      complete: () => {
+        if (stopped) return;
+        handlers.onState?.(false);
+        handlers.onComplete?.();
+      },
+    },
+    { connecting: () => !stopped && handlers.onState?.(false), connected: () => !stopped && handlers.onState?.(true) },
+  );
   return () => {
     stopped = true;
-    if (timer) clearTimeout(timer);
-    controller?.abort();
+    stop();
+    client.dispose();
   };
 }
 

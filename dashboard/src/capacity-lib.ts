@@ -3,19 +3,10 @@
  * threshold lines to draw, read with the same parser the runner checks them with.
  */
 import { parseThreshold } from '../../loadtests/capacity/thresholds';
+import type { CapacityStep } from './queries';
 
-export interface CapacityStepView {
-  index: number;
-  generators: number;
-  offered: number;
-  achieved: number;
-  p50Ms: number | null;
-  p95Ms: number | null;
-  p99Ms: number | null;
-  errorRate: number;
-  passed: boolean;
-  incomplete: string | null;
-}
+/** The fields of a step the charts read (the step type itself is generated from the schema). */
+export type CapacityStepView = Pick<CapacityStep, 'index' | 'generators' | 'offered' | 'achieved' | 'p50Ms' | 'p95Ms' | 'p99Ms' | 'errorRate' | 'passed' | 'incomplete'>;
 
 export interface ChartRow {
   offered: number;
@@ -60,4 +51,37 @@ export function thresholdLines(thresholds: readonly string[]): ThresholdLine[] {
 /** Distinct generator counts of a run's steps, ascending (a scaling run has several). */
 export function generatorCounts(steps: readonly CapacityStepView[]): number[] {
   return [...new Set(steps.map((s) => s.generators))].sort((a, b) => a - b);
+}
+
+// A capacity run's `host` and `scaling` are JSON in the schema, so they arrive as `unknown`:
+// read field by field, and a field of the wrong type reads as missing rather than breaking the page.
+const field = (o: unknown, key: string): unknown => (o && typeof o === 'object' && !Array.isArray(o) ? (o as Record<string, unknown>)[key] : undefined);
+const finite = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/** The 1-minute load average of the host when the run started, if recorded. */
+export function hostLoadStart(host: unknown): number | null {
+  const l = field(host, 'loadavgStart');
+  return Array.isArray(l) ? finite(l[0]) : null;
+}
+
+export interface ReplicaScaling {
+  forRate: number | null;
+  replicas: number | null;
+  level: number | null;
+  replicasInterval: [number | null, number | null];
+  notes: string[];
+}
+
+/** The replicas estimate of a run (`scaling`), or null when the run has none. */
+export function replicaScaling(scaling: unknown): ReplicaScaling | null {
+  if (!scaling || typeof scaling !== 'object') return null;
+  const iv = field(scaling, 'replicasInterval');
+  const notes = field(scaling, 'notes');
+  return {
+    forRate: finite(field(scaling, 'forRate')),
+    replicas: finite(field(scaling, 'replicas')),
+    level: finite(field(scaling, 'level')),
+    replicasInterval: Array.isArray(iv) ? [finite(iv[0]), finite(iv[1])] : [null, null],
+    notes: Array.isArray(notes) ? notes.filter((n): n is string => typeof n === 'string') : [],
+  };
 }

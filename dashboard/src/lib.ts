@@ -1,47 +1,31 @@
 /**
- * Pure helpers of the dashboard (no DOM, no React): number formatting, leaderboard shaping,
+ * Pure helpers of the dashboard (no DOM, no React): durations and times, leaderboard shaping,
  * chart series building, heatmap colours. Unit-tested in test/browser/dashboard-lib.test.ts.
  */
-import type { ScalingAnalysis } from './queries';
+import type { LeaderboardRow, ScalingAnalysis, StatusCounts } from './queries';
+import { NO_VALUE } from '../../core/format';
+import type { TrialStatus } from './generated/graphql';
 
-export const TRIAL_STATUSES = ['planned', 'running', 'succeeded', 'failed', 'cancelled', 'skipped'] as const;
-export type TrialStatus = (typeof TRIAL_STATUSES)[number];
-export type StatusCounts = Record<TrialStatus, number>;
+// Numbers read the same here as in the CLI and the analyses' texts: one home, core/format.ts.
+export { formatInterval, formatMeanStd, formatNumber, formatScale, formatShare, NO_VALUE } from '../../core/format';
+// Which metric a sweep is read by: one rule, shared with the CLI and the stored analysis.
+export { chooseMetric } from '../../core/sweeps/metric-choice';
 
-/** A number in 4 significant digits, switching to exponent notation for very large or small values. */
-export function formatNumber(value: number | null | undefined, digits = 4): string {
-  if (value === null || value === undefined || !Number.isFinite(value)) return '—';
-  if (value === 0) return '0';
-  const abs = Math.abs(value);
-  if (abs >= 1e6 || abs < 1e-3) return value.toExponential(digits - 1).replace(/\.?0+e/, 'e');
-  return String(Number(value.toPrecision(digits)));
-}
-
-/** `mean ± std` (std omitted when null, e.g. a single seed). */
-export function formatMeanStd(mean: number | null | undefined, std: number | null | undefined): string {
-  if (mean === null || mean === undefined) return '—';
-  return std === null || std === undefined ? formatNumber(mean) : `${formatNumber(mean)} ± ${formatNumber(std, 2)}`;
-}
-
-/** A scale such as 1e7 as `1e7`, 3e5 as `3e5`, 1500 as `1500`. */
-export function formatScale(value: number | null | undefined): string {
-  if (value === null || value === undefined || !Number.isFinite(value)) return '—';
-  if (Math.abs(value) < 1e4) return String(value);
-  const [m, e] = value.toExponential().split('e');
-  return `${Number(Number(m).toPrecision(3))}e${Number(e)}`;
-}
+/** The statuses in the order the pages show them (the type itself comes from the schema). */
+export const TRIAL_STATUSES = ['planned', 'running', 'succeeded', 'failed', 'cancelled', 'skipped'] as const satisfies readonly TrialStatus[];
+export type { LeaderboardRow, StatusCounts, TrialStatus };
 
 export function formatSeconds(seconds: number | null | undefined): string {
-  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '—';
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return NO_VALUE;
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
   if (seconds < 3600) return `${(seconds / 60).toFixed(1)} min`;
   return `${(seconds / 3600).toFixed(1)} h`;
 }
 
 export function formatTime(iso: string | null | undefined): string {
-  if (!iso) return '—';
+  if (!iso) return NO_VALUE;
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? '—' : d.toISOString().replace('T', ' ').slice(0, 19);
+  return Number.isNaN(d.getTime()) ? NO_VALUE : d.toISOString().replace('T', ' ').slice(0, 19);
 }
 
 /** Fraction of a rung's (or sweep's) trials that are done (succeeded, failed, cancelled, skipped). */
@@ -68,18 +52,6 @@ export function metricNames(results: readonly unknown[]): string[] {
   const seen = new Map<string, number>();
   for (const r of results) for (const k of Object.keys(resultMetrics(r))) seen.set(k, (seen.get(k) ?? 0) + 1);
   return [...seen.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([k]) => k);
-}
-
-export interface LeaderboardRow {
-  variantIndex: number;
-  variantName: string;
-  rungIndex: number;
-  rungName: string;
-  scaleValue: number | null;
-  mean: number | null;
-  std: number | null;
-  count: number;
-  rank: number | null;
 }
 
 export interface PivotRow {
@@ -138,11 +110,6 @@ export type { ScalingAnalysis };
 /** "lower is better" / "higher is better": said on every ranked table. */
 export function betterText(mode: 'min' | 'max'): string {
   return mode === 'min' ? 'lower is better' : 'higher is better';
-}
-
-/** An interval as `[lo, hi]` in the same digits as `formatNumber`. */
-export function formatInterval(iv: readonly [number, number] | null | undefined, digits = 3): string {
-  return iv ? `[${formatNumber(iv[0], digits)}, ${formatNumber(iv[1], digits)}]` : '—';
 }
 
 /**
@@ -219,8 +186,8 @@ export function scalingSeries(analysis: ScalingAnalysis, spread: readonly SeedSp
     const ex = analysis.extrapolations.find((e) => e.variant === variant);
     const fitted = analysis.fits.find((f) => f.variant === variant);
     const params = (ex?.ok ? ex.params : null) ?? (fitted?.ok ? fitted.params : null);
-    const prediction =
-      ex?.ok && ex.target !== null && ex.prediction !== null && ex.interval ? { x: ex.target, y: ex.prediction, lo: ex.interval[0], hi: ex.interval[1] } : null;
+    const [lo, hi] = ex?.interval ?? [];
+    const prediction = ex?.ok && ex.target !== null && ex.prediction !== null && lo !== undefined && hi !== undefined ? { x: ex.target, y: ex.prediction, lo, hi } : null;
     const xs = observed.map((p) => p.x);
     const lastX = xs.length ? Math.max(...xs) : null;
     const fit: XY[] = [];
@@ -281,29 +248,4 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === 'trials' && parts[1]) return { page: 'trial', id: parts[1] };
   if (parts[0] === 'capacity') return { page: 'capacity', id: parts[1] ?? null };
   return { page: 'sweeps' };
-}
-
-/**
- * Parses one block of a `text/event-stream` (lines up to a blank line) into its event name and
- * data; comments (`:` lines, keep-alives) give null.
- */
-export function parseSseBlock(block: string): { event: string; data: string } | null {
-  let event = 'message';
-  const data: string[] = [];
-  let any = false;
-  for (const line of block.split(/\r?\n/)) {
-    if (!line || line.startsWith(':')) continue;
-    const i = line.indexOf(':');
-    const field = i < 0 ? line : line.slice(0, i);
-    let value = i < 0 ? '' : line.slice(i + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    if (field === 'event') {
-      event = value;
-      any = true;
-    } else if (field === 'data') {
-      data.push(value);
-      any = true;
-    }
-  }
-  return any ? { event, data: data.join('\n') } : null;
 }

@@ -11,17 +11,7 @@
  *   loopback names (`loopbackHosts`).
  */
 import type { Plugin } from 'graphql-yoga';
-
-export const ORIGINS_ENV = 'LADDER_ALLOWED_ORIGINS';
-export const HOSTS_ENV = 'LADDER_ALLOWED_HOSTS';
-
-/** `a, b ,c` → ['a', 'b', 'c']; empty or unset → []. */
-export function listFromEnv(value: string | undefined): string[] {
-  return (value ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
+import { readSetting } from '../../core/settings';
 
 /** The names a browser on this machine uses for a server on `port`. */
 export function loopbackHosts(port: number): string[] {
@@ -52,12 +42,12 @@ export interface OriginPolicy {
  */
 
 export function createOriginPolicy(options: { allowedOrigins?: readonly string[]; allowedHosts?: readonly string[] } = {}): OriginPolicy {
-  const origins = new Set((options.allowedOrigins ?? listFromEnv(process.env[ORIGINS_ENV])).map(normaliseOrigin));
+  const origins = new Set((options.allowedOrigins ?? readSetting('LADDER_ALLOWED_ORIGINS')).map(normaliseOrigin));
   let hosts: Set<string> | null = null;
   const setAllowedHosts = (list: readonly string[]) => {
     hosts = new Set(list.map((h) => h.toLowerCase()));
   };
-  const fromEnv = listFromEnv(process.env[HOSTS_ENV]);
+  const fromEnv = readSetting('LADDER_ALLOWED_HOSTS');
   if (options.allowedHosts) setAllowedHosts(options.allowedHosts);
   else if (fromEnv.length) setAllowedHosts(fromEnv);
   return {

@@ -21,6 +21,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cacheDir } from '../paths';
+import { acquireFileLock } from '../../workers/executors/local/lock';
 
 export const KUBERNETES_VERSION = '1.36.3';
 export const KWOK_VERSION = '0.8.0';
@@ -192,44 +193,22 @@ export async function buildControlPlane(version = KUBERNETES_VERSION): Promise<s
  */
 export async function ensureControlPlane(version = KUBERNETES_VERSION): Promise<string> {
   if (k8sBinariesPresent(version)) return k8sBinDir(version);
-  const lock = path.join(k8sCacheDir(version), '.build-lock');
   fs.mkdirSync(k8sCacheDir(version), { recursive: true });
-  for (;;) {
-    try {
-      fs.mkdirSync(lock);
-      fs.writeFileSync(path.join(lock, 'pid'), String(process.pid));
-      break;
-    } catch {
-      let pid = 0;
-      try {
-        pid = Number(fs.readFileSync(path.join(lock, 'pid'), 'utf8')) || 0;
-      } catch {
-        // just created by the other process, pid not written yet
-      }
-      if (!pid) {
-        await new Promise((r) => setTimeout(r, 1000));
-        continue;
-      }
-      let alive = false;
-      try {
-        process.kill(pid, 0);
-        alive = true;
-      } catch {
-        alive = false;
-      }
-      if (!alive) {
-        fs.rmSync(lock, { recursive: true, force: true });
-        continue;
-      }
-      if (k8sBinariesPresent(version)) return k8sBinDir(version);
-      say(`waiting for the build by pid ${pid}`);
-      await new Promise((r) => setTimeout(r, 5000));
-    }
-  }
+  let waited = 0;
+  const release = await acquireFileLock(k8sCacheDir(version), {
+    lockfilePath: path.join(k8sCacheDir(version), '.build-lock'),
+    timeoutMs: 60 * 60_000, // a cold build of the control plane takes minutes; give up only if it hangs
+    pollMs: 1000,
+    done: () => k8sBinariesPresent(version),
+    onWait: () => {
+      if (waited++ % 30 === 0) say('waiting for another process building the control plane');
+    },
+  });
+  if (!release) return k8sBinDir(version);
   try {
     return await buildControlPlane(version);
   } finally {
-    fs.rmSync(lock, { recursive: true, force: true });
+    await release();
   }
 }
 

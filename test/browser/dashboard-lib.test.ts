@@ -14,7 +14,6 @@ import {
   logSpace,
   metricNames,
   parseRoute,
-  parseSseBlock,
   pivotLeaderboard,
   resultMetrics,
   scalingSeries,
@@ -41,9 +40,9 @@ describe('dashboard helpers', () => {
   it('formats numbers, mean ± std and scales', () => {
     assert.equal(formatNumber(3.60214), '3.602');
     assert.equal(formatNumber(0.000262), '2.62e-4');
-    assert.equal(formatNumber(12345678), '1.235e+7');
-    assert.equal(formatNumber(null), '—');
-    assert.equal(formatNumber(NaN), '—');
+    assert.equal(formatNumber(12345678), '1.235e7');
+    assert.equal(formatNumber(null), '–');
+    assert.equal(formatNumber(NaN), '–');
     assert.equal(formatMeanStd(3.60214, 0.000262), '3.602 ± 2.6e-4');
     assert.equal(formatMeanStd(2, null), '2');
     assert.equal(formatScale(1e7), '1e7');
@@ -101,7 +100,7 @@ describe('dashboard helpers', () => {
     assert.equal(betterText('min'), 'lower is better');
     assert.equal(betterText('max'), 'higher is better');
     assert.equal(formatInterval([2.2512345678901234, 2.38]), '[2.25, 2.38]');
-    assert.equal(formatInterval(null), '—');
+    assert.equal(formatInterval(null), '–');
   });
 
   it('estimates the wall-clock time left from finished trials, not GPU-seconds', () => {
@@ -123,15 +122,12 @@ describe('dashboard helpers', () => {
     for (const [name, q] of ops) assert.deepEqual(validate(schema, parse(q)).map((e) => e.message), [], name);
   });
 
-  it('colours heatmap cells, parses routes and SSE blocks', () => {
+  it('colours heatmap cells and parses routes', () => {
     assert.equal(heatColor(0), 'rgb(255, 255, 255)');
     assert.equal(heatColor(1), 'rgb(37, 99, 235)');
     assert.equal(heatColor(null), '#e5e7eb');
     assert.deepEqual(parseRoute('#/sweeps/abc'), { page: 'sweep', id: 'abc' });
     assert.deepEqual(parseRoute('#/trials/t%2F1'), { page: 'trial', id: 't/1' });
     assert.deepEqual(parseRoute(''), { page: 'sweeps' });
-    assert.deepEqual(parseSseBlock('event: next\ndata: {"a":1}'), { event: 'next', data: '{"a":1}' });
-    assert.deepEqual(parseSseBlock('data:a\ndata:b'), { event: 'message', data: 'a\nb' });
-    assert.equal(parseSseBlock(':'), null);
   });
 });

@@ -1,11 +1,11 @@
 /**
- * The executor contract (workers/executors/contract.ts) against a real control plane with KWOK
+ * The executor contract (test/executor-contract.ts) against a real control plane with KWOK
  * fake GPU nodes. Pods "run" as test/k8s/kwok-sim.ts says; the contract's fixtures are unchanged.
  */
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
-import { executorContract } from '../../workers/executors/contract';
+import { executorContract } from '../executor-contract';
 import { KubernetesExecutor, jobNameFor } from '../../workers/executors/kubernetes';
 import { FAKE_NODE_LABEL, FAKE_NODE_TAINT, startCluster, type TestCluster } from './cluster';
 import { kwokAnnotations } from './kwok-sim';

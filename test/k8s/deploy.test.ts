@@ -13,7 +13,7 @@ import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { k8sBinDir } from '../../stack/k8s/build';
 import { runOk } from '../../stack/proc';
-import { aLaunch, waitForStatus, waitForTerminal } from '../../workers/executors/contract';
+import { aLaunch, waitForStatus, waitForTerminal } from '../executor-contract';
 import { KubernetesExecutor } from '../../workers/executors/kubernetes';
 import { FAKE_NODE_LABEL, FAKE_NODE_TAINT, startCluster, type TestCluster } from './cluster';
 import { kwokAnnotations } from './kwok-sim';

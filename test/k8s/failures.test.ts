@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
-import { aLaunch, waitForStatus, waitForTerminal } from '../../workers/executors/contract';
+import { aLaunch, waitForStatus, waitForTerminal } from '../executor-contract';
 import { KubernetesExecutor, jobNameFor, type KubernetesExecutorOptions } from '../../workers/executors/kubernetes';
 import type { JobLaunch } from '../../workers/executors/types';
 import { FAKE_NODE_LABEL, FAKE_NODE_TAINT, startCluster, type TestCluster } from './cluster';

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
-import { aLaunch } from './contract';
+import { aLaunch } from '../../test/executor-contract';
 import { KubernetesExecutor, jobNameFor, labelKey, labelValue } from './kubernetes';
 import { kubernetesOptionsFromEnv } from './kubernetes-config';
 
@@ -141,5 +141,9 @@ describe('kubernetes executor (no cluster)', () => {
     assert.equal(o.tolerations![0]!.key, 'gpu');
     assert.equal(o.queueName, 'q');
     assert.throws(() => kubernetesOptionsFromEnv({}), /LADDER_JOB_IMAGE/);
+    // Once read as Number('1h') = NaN and passed on to the API server.
+    assert.throws(() => kubernetesOptionsFromEnv({ LADDER_JOB_IMAGE: IMAGE, LADDER_JOB_TTL_SECONDS: '1h' }), /environment variable LADDER_JOB_TTL_SECONDS/);
+    assert.throws(() => kubernetesOptionsFromEnv({ LADDER_JOB_IMAGE: IMAGE, LADDER_JOB_DELETE_PROPAGATION: 'Orphan' }), /environment variable LADDER_JOB_DELETE_PROPAGATION/);
+    assert.throws(() => kubernetesOptionsFromEnv({ LADDER_JOB_IMAGE: IMAGE, LADDER_K8S_TOLERATIONS: '{"key":"gpu"}' }), /environment variable LADDER_K8S_TOLERATIONS: a JSON array/);
   });
 });

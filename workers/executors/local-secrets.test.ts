@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 
-import { aLaunch, waitForTerminal } from './contract';
+import { aLaunch, waitForTerminal } from '../../test/executor-contract';
 import { LocalExecutor } from './local';
 
 describe('local executor: the ingest token on disk', () => {

@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { median, percentile, printTable } from '../../loadtests/common';
-import { aLaunch } from './contract';
+import { aLaunch } from '../../test/executor-contract';
 import { LocalExecutor } from './local';
 import { type ExecutionRef, isTerminal } from './types';
 

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
-import { aLaunch, executorContract, waitForStatus, waitForTerminal } from './contract';
+import { aLaunch, executorContract, waitForStatus, waitForTerminal } from '../../test/executor-contract';
 import { LocalExecutor, type LocalExecutorOptions, processGroupAlive, REPO_ROOT } from './local';
 import { type ExecutionRef, isTerminal } from './types';
 
@@ -362,6 +362,8 @@ describe('LocalExecutor.wait', { timeout: 180_000 }, () => {
     }
     // Process-wide counts: an earlier test's watcher or timer may close meanwhile, so fewer is
     // fine; a leak of even one of the 20,000 waits shows as more.
+    // A closed watcher leaves the active list when libuv runs its close callback, one turn later.
+    await new Promise((r) => setImmediate(r));
     const after = { timers: count('Timeout'), watchers: count('FSEventWrap') };
     assert.ok(after.timers <= before.timers && after.watchers <= before.watchers, `before ${JSON.stringify(before)}, after ${JSON.stringify(after)}`);
     await executor.cancel(ref);

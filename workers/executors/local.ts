@@ -31,12 +31,22 @@
  * execution folder reports the rename that creates `exit` (or `cancelled`); a slow safety poll
  * (`waitPollMs`) covers what leaves no file behind: a job killed with SIGKILL ("lost"), and file
  * systems where inotify reports nothing (NFS).
+ *
+ * Units: `local/env.ts` (the environment allow-list), `local/gpus.ts` (GPU ids, slots, claims),
+ * `local/proc.ts` (/proc parsing, process groups), `local/lock.ts` (the run-root lock),
+ * `local/files.ts`; this file holds the executor: submit, status, wait, cancel, logs.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { InvocationError, jobInvocation, type JobInvocation } from './command';
+import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { readSetting } from '../../core/settings';
+import { InvocationError, jobInvocation, type JobInvocation } from './command';
+import { jobEnvironment } from './local/env';
+import { readText, writeAtomic } from './local/files';
+import { detectGpus, GpuClaims, pickGpus } from './local/gpus';
+import { withFileLock } from './local/lock';
+import { processGroupAlive, signalGroup } from './local/proc';
 
 import {
   type ExecutionRef,
@@ -46,6 +56,9 @@ import {
   isTerminal,
   statusFromExitCode,
 } from './types';
+
+export { detectGpus } from './local/gpus';
+export { processGroupAlive } from './local/proc';
 
 /** Root of the repository (this file lives in `<repo>/workers/executors/`). */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -112,124 +125,6 @@ const WRAPPER = [
   'exit "$c"',
 ].join('\n');
 
-/** Worker environment variables a job may inherit (names, or prefixes ending in `*`). */
-const ENV_ALLOW = [
-  'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'LC_*', 'TZ', 'TERM',
-  'TMPDIR', 'TMP', 'TEMP', 'PYTHON*', 'VIRTUAL_ENV', 'CONDA_PREFIX', 'CONDA_DEFAULT_ENV',
-  'PYENV_*', 'LD_LIBRARY_PATH', 'CUDA_HOME', 'CUDA_PATH', 'CUDA_DEVICE_ORDER',
-  'CUDA_MODULE_LOADING', 'NVIDIA_*', 'NCCL_*', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS',
-  'OPENBLAS_NUM_THREADS', 'TORCH_HOME', 'HF_HOME', 'HF_HUB_OFFLINE', 'HF_DATASETS_OFFLINE',
-  'TRANSFORMERS_OFFLINE', 'XDG_CACHE_HOME', 'SSL_CERT_FILE', 'SSL_CERT_DIR',
-];
-
-function allowed(name: string, extra: ReadonlySet<string>): boolean {
-  if (extra.has(name)) return true;
-  return ENV_ALLOW.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
-}
-
-/** GPU ids from LADDER_GPUS or nvidia-smi; [] when there are none. */
-export function detectGpus(env: NodeJS.ProcessEnv = process.env): string[] {
-  const fromEnv = env.LADDER_GPUS;
-  if (fromEnv !== undefined) {
-    return fromEnv.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  }
-  try {
-    const out = execFileSync('nvidia-smi', ['-L'], {
-      encoding: 'utf8',
-      timeout: 10_000,
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    const n = out.split('\n').filter((l) => /^GPU \d+/.test(l.trim())).length;
-    return Array.from({ length: n }, (_, i) => String(i));
-  } catch {
-    return [];
-  }
-}
-
-function exists(p: string): boolean {
-  return fs.existsSync(p);
-}
-
-function readText(p: string): string | undefined {
-  try {
-    return fs.readFileSync(p, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-}
-
-/** Write via a temp file and rename, so readers never see a partial file. */
-function writeAtomic(p: string, data: string, mode?: number): void {
-  const tmp = `${p}.${process.pid}.tmp`;
-  if (mode === undefined) fs.writeFileSync(tmp, data);
-  else {
-    const fd = fs.openSync(tmp, 'w', mode);
-    try {
-      fs.fchmodSync(fd, mode); // a stale temp file of a crashed writer keeps its old mode otherwise
-      fs.writeFileSync(fd, data);
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
-  fs.renameSync(tmp, p);
-}
-
-/** `[state, pgrp]` from /proc/<pid>/stat; undefined when unreadable (gone, or not Linux). */
-function procStat(pid: number | string): [string, number] | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // "pid (comm) S ppid pgrp ...": comm may hold spaces and parentheses, so cut at the last ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  const state = fields[0];
-  const pgrp = Number(fields[2]);
-  return state !== undefined && Number.isInteger(pgrp) ? [state, pgrp] : undefined;
-}
-
-const HAS_PROC = process.platform === 'linux' && fs.existsSync('/proc/self/stat');
-
-/**
- * Whether any process of the group `pgid` is alive. On Linux, zombies do not count: when the
- * worker runs as PID 1 of a container without an init, orphaned job processes that died are never
- * reaped, and `kill(-pgid, 0)` would report them alive forever.
- */
-export function processGroupAlive(pgid: number): boolean {
-  if (!Number.isInteger(pgid) || pgid <= 1) return false;
-  try {
-    process.kill(-pgid, 0);
-  } catch (e) {
-    // EPERM: it exists but is not ours; still alive.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  if (!HAS_PROC) return true;
-  // Common case: the group leader (the wrapper shell) is alive.
-  const leader = procStat(pgid);
-  if (leader && leader[1] === pgid && leader[0] !== 'Z' && leader[0] !== 'X') return true;
-  let pids: string[];
-  try {
-    pids = fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n));
-  } catch {
-    return true;
-  }
-  return pids.some((p) => {
-    const st = procStat(p);
-    return st !== undefined && st[1] === pgid && st[0] !== 'Z' && st[0] !== 'X';
-  });
-}
-
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
-  if (!Number.isInteger(pgid) || pgid <= 1) return;
-  try {
-    process.kill(-pgid, signal);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
-  }
-}
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Files of an execution folder whose appearance can make its status terminal. */
@@ -260,16 +155,18 @@ export class LocalExecutor implements Executor {
   /** Jobs this instance spawned whose wrapper has not exited yet; an entry goes with the exit. */
   private readonly liveChildren = new Map<string, LiveChild>();
   private waitsPending = 0;
+  private readonly claims: GpuClaims;
 
   constructor(options: LocalExecutorOptions = {}) {
     this.runRoot = path.resolve(options.runRoot ?? path.join(REPO_ROOT, '.ladder', 'runs'));
-    this.python = options.python ?? process.env.LADDER_PYTHON ?? 'python3';
+    this.python = options.python ?? readSetting('LADDER_PYTHON') ?? 'python3';
     this.jobsDir = path.resolve(options.jobsDir ?? path.join(REPO_ROOT, 'jobs'));
     this.killGraceMs = options.killGraceMs ?? 10_000;
     this.gpuOption = options.gpus ? [...options.gpus] : undefined;
     this.envExtra = new Set(options.envPassthrough ?? []);
     this.warn = options.warn ?? ((m) => console.warn(m));
     this.waitPollMs = Math.max(1, options.waitPollMs ?? 5_000);
+    this.claims = new GpuClaims(path.join(this.runRoot, 'gpu-claims'));
   }
 
   /** wait() calls that hold a listener, watcher or timer right now (a leak shows here). */
@@ -400,7 +297,7 @@ export class LocalExecutor implements Executor {
       const exited = this.readExit(dir);
       if (!exited) return undefined;
       this.releaseGpus(ref.executionId);
-      if (exists(path.join(dir, 'cancelled'))) {
+      if (fs.existsSync(path.join(dir, 'cancelled'))) {
         return { state: 'cancelled', reason: 'cancelled', exitCode: exited.code, startedAt, finishedAt: exited.at } satisfies ExecutionStatus;
       }
       return { ...statusFromExitCode(exited.code), startedAt, finishedAt: exited.at };
@@ -413,20 +310,20 @@ export class LocalExecutor implements Executor {
     // It may have ended between the two checks: look at the exit file once more.
     const late = fromExit();
     if (late) return late;
-    if (pid === undefined && Date.now() - startedAt.getTime() < PENDING_GRACE_MS && !exists(path.join(dir, 'cancelled'))) {
+    if (pid === undefined && Date.now() - startedAt.getTime() < PENDING_GRACE_MS && !fs.existsSync(path.join(dir, 'cancelled'))) {
       return { state: 'pending' };
     }
     this.releaseGpus(ref.executionId);
-    if (exists(path.join(dir, 'cancelled'))) return { state: 'cancelled', reason: 'cancelled', startedAt };
+    if (fs.existsSync(path.join(dir, 'cancelled'))) return { state: 'cancelled', reason: 'cancelled', startedAt };
     return { state: 'failed', reason: 'lost', retryable: true, startedAt };
   }
 
   async cancel(ref: ExecutionRef): Promise<void> {
     const dir = this.knownDir(ref);
-    if (!dir || !exists(path.join(dir, 'launch.json'))) return; // unknown: nothing to do
-    if (exists(path.join(dir, 'exit'))) return; // finished: nothing to do
+    if (!dir || !fs.existsSync(path.join(dir, 'launch.json'))) return; // unknown: nothing to do
+    if (fs.existsSync(path.join(dir, 'exit'))) return; // finished: nothing to do
     const marker = path.join(dir, 'cancelled');
-    if (!exists(marker)) writeAtomic(marker, `${new Date().toISOString()}\n`);
+    if (!fs.existsSync(marker)) writeAtomic(marker, `${new Date().toISOString()}\n`);
     const pid = this.readPid(dir);
     if (pid !== undefined && processGroupAlive(pid)) {
       signalGroup(pid, 'SIGTERM');
@@ -469,7 +366,7 @@ export class LocalExecutor implements Executor {
     const existing = this.readRecord(dir);
     if (existing) {
       let pid = this.readPid(dir);
-      if (pid === undefined && !exists(path.join(dir, 'exit'))) {
+      if (pid === undefined && !fs.existsSync(path.join(dir, 'exit'))) {
         // A previous submit died between launch.json and the pid file; the wrapper writes the
         // pid as its first act, so give it a moment before concluding that nothing started.
         for (let i = 0; i < 20 && pid === undefined; i++) {
@@ -496,8 +393,7 @@ export class LocalExecutor implements Executor {
     writeAtomic(configFile, `${JSON.stringify(launch.config, null, 2)}\n`);
     if (gpus.length > 0) {
       writeAtomic(path.join(dir, 'gpus'), `${gpus.join(',')}\n`);
-      fs.mkdirSync(path.join(this.runRoot, 'gpu-claims'), { recursive: true });
-      writeAtomic(path.join(this.runRoot, 'gpu-claims', launch.executionId), gpus.join(','));
+      this.claims.claim(launch.executionId, gpus);
     }
     writeAtomic(path.join(dir, 'launch.json'), `${JSON.stringify(record, null, 2)}\n`, 0o600);
 
@@ -560,34 +456,18 @@ export class LocalExecutor implements Executor {
     }
   }
 
-  private jobEnv(launch: JobLaunch, dir: string, ckptDir: string, gpus: string[], jobEnv: Record<string, string>): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(process.env)) {
-      if (v !== undefined && allowed(k, this.envExtra)) env[k] = v;
-    }
-    // The spec's own variables first: Ladder's protocol variables below always win.
-    Object.assign(env, jobEnv);
-    env.LADDER_TRIAL_ID = launch.trialId;
-    env.LADDER_ATTEMPT = String(launch.attempt);
-    Object.assign(env, launch.env);
-    const inheritedPythonPath = process.env.PYTHONPATH;
-    env.PYTHONPATH = inheritedPythonPath ? `${this.jobsDir}${path.delimiter}${inheritedPythonPath}` : this.jobsDir;
-    env.PYTHONUNBUFFERED = '1';
-    // Trials share the machine's cores: each math library gets the CPUs the spec asked for, not
-    // one thread per core each (oversubscription made two parallel torch jobs ~2x slower).
-    const threads = String(Math.max(1, Math.floor(launch.resources.cpu ?? 1)));
-    env.OMP_NUM_THREADS ??= threads;
-    env.MKL_NUM_THREADS ??= threads;
-    env.LADDER_CHECKPOINT_DIR = ckptDir;
-    env.LADDER_OUTPUT_DIR = path.join(dir, 'output');
-    if (this.gpus.length > 0) {
-      // ids from nvidia-smi are in PCI order; make CUDA number devices the same way.
-      env.CUDA_DEVICE_ORDER ??= 'PCI_BUS_ID';
-      env.CUDA_VISIBLE_DEVICES = gpus.join(',');
-    } else {
-      delete env.CUDA_VISIBLE_DEVICES;
-    }
-    return env;
+  private jobEnv(launch: JobLaunch, dir: string, ckptDir: string, gpus: string[], specEnv: Record<string, string>): NodeJS.ProcessEnv {
+    return jobEnvironment({
+      inherited: process.env,
+      extra: this.envExtra,
+      launch,
+      specEnv,
+      jobsDir: this.jobsDir,
+      checkpointDir: ckptDir,
+      outputDir: path.join(dir, 'output'),
+      gpus,
+      machineHasGpus: this.gpus.length > 0,
+    });
   }
 
   /** Picks free GPU ids for the launch; throws when too few are free. Call under the lock. */
@@ -604,50 +484,16 @@ export class LocalExecutor implements Executor {
       }
       return [];
     }
-    if (wanted > all.length) {
-      throw new Error(
-        `local executor: ${launch.executionId} needs ${wanted} GPU(s) but this machine has only ${all.length}`,
-      );
-    }
-    const inUse = this.gpusInUse();
-    const free = all.filter((g) => !inUse.has(g));
-    if (free.length < wanted) {
-      throw new Error(
-        `local executor: not enough free GPUs for ${launch.executionId}: needs ${wanted}, ` +
-          `${free.length} of ${all.length} free (in use: ${[...inUse].join(',') || 'none'}); retry later`,
-      );
-    }
-    return free.slice(0, wanted);
-  }
-
-  /** GPU ids held by executions that have not ended; drops claims of ended ones. */
-  private gpusInUse(): Set<string> {
-    const claimsDir = path.join(this.runRoot, 'gpu-claims');
-    const inUse = new Set<string>();
-    let names: string[];
-    try {
-      names = fs.readdirSync(claimsDir);
-    } catch {
-      return inUse;
-    }
-    for (const id of names) {
-      if (id.endsWith('.tmp')) continue;
-      const ids = readText(path.join(claimsDir, id));
-      if (ids === undefined) continue;
-      if (this.executionEnded(id)) {
-        fs.rmSync(path.join(claimsDir, id), { force: true });
-        continue;
-      }
-      for (const g of ids.split(',').map((s) => s.trim())) if (g) inUse.add(g);
-    }
-    return inUse;
+    const pick = pickGpus(all, this.claims.inUse((id) => this.executionEnded(id)), wanted, launch.executionId);
+    if (!pick.ok) throw new Error(pick.error);
+    return pick.gpus;
   }
 
   /** True when nothing of the execution can still be using resources. */
   private executionEnded(executionId: string): boolean {
     if (!EXECUTION_ID_RE.test(executionId)) return true;
     const dir = path.join(this.runRoot, 'exec', executionId);
-    if (exists(path.join(dir, 'exit'))) return true;
+    if (fs.existsSync(path.join(dir, 'exit'))) return true;
     const pid = this.readPid(dir);
     if (pid !== undefined) return !processGroupAlive(pid);
     const record = this.readRecord(dir);
@@ -656,13 +502,13 @@ export class LocalExecutor implements Executor {
   }
 
   private releaseGpus(executionId: string): void {
-    fs.rmSync(path.join(this.runRoot, 'gpu-claims', executionId), { force: true });
+    this.claims.release(executionId);
   }
 
   private knownDir(ref: ExecutionRef): string | undefined {
     if (!EXECUTION_ID_RE.test(ref.executionId)) return undefined;
     const dir = path.join(this.runRoot, 'exec', ref.executionId);
-    return exists(dir) ? dir : undefined;
+    return fs.existsSync(dir) ? dir : undefined;
   }
 
   private readRecord(dir: string): LaunchRecord | undefined {
@@ -697,33 +543,12 @@ export class LocalExecutor implements Executor {
   }
 
   /**
-   * Cross-process lock over the run root (mkdir is atomic), so that two worker processes
-   * sharing it neither start one execution twice nor hand out the same GPU.
+   * Cross-process lock over the run root, so that two worker processes sharing it neither start
+   * one execution twice nor hand out the same GPU. Submits take milliseconds; a lock left by a
+   * worker that died is taken over once stale (`local/lock.ts`).
    */
   private async withRunRootLock<T>(fn: () => Promise<T>): Promise<T> {
     fs.mkdirSync(this.runRoot, { recursive: true });
-    const lock = path.join(this.runRoot, 'submit.lock');
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        fs.mkdirSync(lock);
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        // A lock left by a crashed worker: submits take milliseconds, so 15 s old is stale.
-        try {
-          if (Date.now() - fs.statSync(lock).mtimeMs > 15_000) fs.rmSync(lock, { recursive: true, force: true });
-        } catch {
-          /* gone meanwhile */
-        }
-        if (Date.now() > deadline) throw new Error(`local executor: timed out waiting for ${lock}`);
-        await sleep(10 + Math.random() * 20);
-      }
-    }
-    try {
-      return await fn();
-    } finally {
-      fs.rmSync(lock, { recursive: true, force: true });
-    }
+    return withFileLock(this.runRoot, { lockfilePath: path.join(this.runRoot, 'submit.lock'), timeoutMs: 30_000, pollMs: 20 }, fn);
   }
 }

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
-import { aLaunch, executorContract, waitForTerminal } from './contract';
+import { aLaunch, executorContract, waitForTerminal } from '../../test/executor-contract';
 import {
   resolveSyntheticConfig,
   SimulatedExecutor,

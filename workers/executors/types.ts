@@ -2,7 +2,7 @@
  * The executor contract: how a trial attempt becomes a running job and how we learn its fate.
  *
  * Every implementation (local processes, Kubernetes Jobs, the simulated executor) passes the
- * same contract suite in `contract.ts`. All three operations are idempotent: a Temporal activity
+ * same contract suite in `test/executor-contract.ts`. All three operations are idempotent: a Temporal activity
  * may be retried at any point, so submitting the same execution twice must find the first one,
  * and cancelling a finished or unknown execution is not an error.
  */
@@ -107,7 +107,7 @@ export interface Executor {
   logs?(ref: ExecutionRef, tailBytes?: number): Promise<string>;
 }
 
-/** Exit code rules of the job protocol (ARCHITECTURE.md, "Job protocol"). */
+/** Exit code rules of the job protocol (jobs/README.md, "Job protocol"). */
 export const EXIT_BAD_CONFIG = 2;
 /** The reason of a failure the config itself causes (exit 2, a launch that cannot run): never retried. */
 export const BAD_CONFIG_REASON = 'bad-config';

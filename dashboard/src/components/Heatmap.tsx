@@ -1,4 +1,4 @@
-import { formatNumber, formatScale, heatColor, heatTextColor } from '../lib';
+import { formatNumber, formatScale, heatColor, heatTextColor, NO_VALUE } from '../lib';
 
 const LEGEND_STOPS = [-1, -0.5, 0, 0.5, 1];
 
@@ -54,7 +54,7 @@ export function Heatmap({ title, matrix, rungs, testId }: { title: string; matri
                     <title>{`${formatScale(rungs[i])} vs ${formatScale(rungs[j])}: ${formatNumber(v, 3)}`}</title>
                   </rect>
                   <text x={left + j * cell + cell / 2 - 1} y={top + i * cell + cell / 2 + 3} textAnchor="middle" fill={heatTextColor(v)} className="cell">
-                    {v === null ? '—' : v.toFixed(2)}
+                    {v === null ? NO_VALUE : v.toFixed(2)}
                   </text>
                 </g>
               );

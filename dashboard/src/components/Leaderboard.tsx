@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'react';
-import { betterText, formatMeanStd, formatScale, pivotLeaderboard, sortPivotRows, type LeaderboardRow, type SortKey } from '../lib';
+import { betterText, formatMeanStd, formatScale, pivotLeaderboard, sortPivotRows, type LeaderboardRow, type SortKey, NO_VALUE } from '../lib';
 
 /** Variants × rungs, mean ± std over seeds; click a header to sort (again to reverse). */
 export function Leaderboard({ rows, mode }: { rows: LeaderboardRow[]; mode: 'min' | 'max' }) {
@@ -45,7 +45,7 @@ export function Leaderboard({ rows, mode }: { rows: LeaderboardRow[]; mode: 'min
                   data-mean={c?.mean ?? ''}
                   title={c ? `n = ${c.count}${c.rank ? `, rank ${c.rank}` : ''}` : ''}
                 >
-                  {c ? formatMeanStd(c.mean, c.std) : '—'}
+                  {c ? formatMeanStd(c.mean, c.std) : NO_VALUE}
                   {c && c.count ? <small className="n"> n={c.count}</small> : null}
                 </td>
               );

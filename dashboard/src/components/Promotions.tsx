@@ -1,4 +1,4 @@
-import { betterText, formatNumber } from '../lib';
+import { betterText, formatNumber, NO_VALUE } from '../lib';
 import type { RungPromotion } from '../queries';
 
 function ruleMode(rule: unknown): 'min' | 'max' | null {
@@ -33,7 +33,7 @@ export function Promotions({ promotions, rungNames }: { promotions: RungPromotio
                   <tr key={d.variantIndex} className={d.promoted ? 'promoted' : 'dropped'}>
                     <td>{d.variantName}</td>
                     <td className="num">{formatNumber(d.mean)}</td>
-                    <td className="num">{d.rank ?? '—'}</td>
+                    <td className="num">{d.rank ?? NO_VALUE}</td>
                     <td>{d.promoted ? '✔ promoted' : '✘ stopped'}</td>
                     <td className="reason">{d.reason}</td>
                   </tr>

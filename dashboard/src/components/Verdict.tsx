@@ -1,7 +1,6 @@
-import { betterText, formatInterval, formatNumber, formatScale, formatSeconds } from '../lib';
+import { betterText, formatInterval, formatNumber, formatScale, formatSeconds, formatShare, NO_VALUE } from '../lib';
 import type { ScalingAnalysis } from '../queries';
 
-const share = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '—' : `${Math.round(x * 100)}%`);
 
 /**
  * The sweep's verdict, first on the page: the sentence the CLI prints, the critical rung in a few
@@ -34,7 +33,7 @@ export function VerdictCard({ analysis, imported }: { analysis: ScalingAnalysis;
         {cr.sameWinner !== null ? <span>{cr.sameWinner ? 'same winner' : 'the winner changes'}</span> : null}
         {cr.topKAgreement !== null ? (
           <span>
-            top-{cr.topK} agree <b>{share(cr.topKAgreement)}</b>
+            top-{cr.topK} agree <b>{formatShare(cr.topKAgreement)}</b>
           </span>
         ) : null}
         <span className="muted">
@@ -45,7 +44,7 @@ export function VerdictCard({ analysis, imported }: { analysis: ScalingAnalysis;
       {budget ? (
         <p className="small" data-testid="budget">
           spent {formatSeconds(budget.spent)} of {unit}
-          {budget.fullGrid !== null ? ` of the full grid's ${formatSeconds(budget.fullGrid)} (saved ${share(budget.savedShare)})` : ' (the full grid cost is unknown)'}
+          {budget.fullGrid !== null ? ` of the full grid's ${formatSeconds(budget.fullGrid)} (saved ${formatShare(budget.savedShare)})` : ' (the full grid cost is unknown)'}
         </p>
       ) : null}
       <details data-testid="verdict-details">
@@ -71,14 +70,14 @@ export function VerdictCard({ analysis, imported }: { analysis: ScalingAnalysis;
                 <td>{formatScale(r.scale)}</td>
                 <td className="num">{r.shared}</td>
                 <td className="num">{formatNumber(r.r2, 3)}</td>
-                <td>{r.interval ? formatInterval(r.interval) : (r.intervalNote ?? '—')}</td>
+                <td>{r.interval ? formatInterval(r.interval) : (r.intervalNote ?? NO_VALUE)}</td>
                 <td className="num">{formatNumber(r.pearson, 2)}</td>
                 <td className="num">{formatNumber(r.spearman, 2)}</td>
                 <td>
-                  {r.winner ?? '—'}
+                  {r.winner ?? NO_VALUE}
                   {r.sameWinner === false ? ` (largest: ${r.largestWinner})` : ''}
                 </td>
-                <td className="num">{share(r.topKAgreement)}</td>
+                <td className="num">{formatShare(r.topKAgreement)}</td>
                 <td>{r.consistent ? 'yes' : `no: ${r.why}`}</td>
               </tr>
             ))}
@@ -98,7 +97,7 @@ export function VerdictCard({ analysis, imported }: { analysis: ScalingAnalysis;
             {analysis.extrapolations.map((e) => (
               <tr key={e.variant}>
                 <td>{e.variant}</td>
-                <td className="num">{e.ok ? formatNumber(e.prediction) : '—'}</td>
+                <td className="num">{e.ok ? formatNumber(e.prediction) : NO_VALUE}</td>
                 <td>{e.ok ? formatInterval(e.interval) : e.reason}</td>
                 <td className="muted">{e.ok ? `${e.intervalMethod ?? ''}${e.predictSeeds ? `, mean of ${e.predictSeeds} seeds` : ''}` : ''}</td>
               </tr>

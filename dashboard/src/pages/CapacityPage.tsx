@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { useQuery } from '../api';
-import { capacityChartRows, generatorCounts, thresholdLines } from '../capacity-lib';
+import { capacityChartRows, generatorCounts, hostLoadStart, replicaScaling, thresholdLines } from '../capacity-lib';
 import { ErrorNote, Json, Section, StatusBadge } from '../components/common';
 import { formatTime } from '../lib';
 import { CAPACITY_RUN_QUERY, CAPACITY_RUNS_QUERY, type CapacityRunData, type CapacityRunsData } from '../queries';
@@ -36,7 +36,7 @@ function CapacityRunList() {
               <td>{r.knee === null ? '–' : `${num(r.knee)}${r.kneeIsLowerBound ? '+' : ''}`}</td>
               <td>{r.stopReason ?? ''}</td>
               <td>{formatTime(r.startedAt)}</td>
-              <td className="muted">{num(r.host?.loadavgStart?.[0])}</td>
+              <td className="muted">{num(hostLoadStart(r.host))}</td>
             </tr>
           ))}
         </tbody>
@@ -57,6 +57,7 @@ function CapacityRunView({ id }: { id: string }) {
   if (!run) return <p>No capacity run “{id}”.</p>;
   const rows = capacityChartRows(run.steps, shown);
   const lines = thresholdLines(run.thresholds);
+  const scaling = replicaScaling(run.scaling);
   const maxOffered = Math.max(1, ...rows.map((r) => r.offered));
   // Relative achieved thresholds are lines through the origin: drawn as a series on the same rows.
   const throughputRows = rows.map((r) => ({ ...r, ...Object.fromEntries(lines.flatMap((l, i) => (l.chart === 'throughput' && 'factor' in l ? [[`t${i}`, l.factor * r.offered]] : []))) }));
@@ -139,12 +140,12 @@ function CapacityRunView({ id }: { id: string }) {
           </tbody>
         </table>
       </Section>
-      {run.scaling ? (
+      {scaling ? (
         <Section title="Replicas">
           <p>
-            For {num(run.scaling.forRate)} ops/s: <strong>{run.scaling.replicas ?? 'not reachable'}</strong> replicas ({Math.round(run.scaling.level * 100)}% interval {run.scaling.replicasInterval[0] ?? '–'}–{run.scaling.replicasInterval[1] ?? '–'})
+            For {num(scaling.forRate)} ops/s: <strong>{scaling.replicas ?? 'not reachable'}</strong> replicas ({scaling.level === null ? '?' : Math.round(scaling.level * 100)}% interval {scaling.replicasInterval[0] ?? '–'}–{scaling.replicasInterval[1] ?? '–'})
           </p>
-          {run.scaling.notes.map((n) => (
+          {scaling.notes.map((n) => (
             <p key={n} className="muted">{n}</p>
           ))}
           <Json value={run.scaling} />

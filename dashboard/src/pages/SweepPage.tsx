@@ -6,7 +6,7 @@ import { Heatmap } from '../components/Heatmap';
 import { Leaderboard } from '../components/Leaderboard';
 import { Promotions } from '../components/Promotions';
 import { VerdictCard } from '../components/Verdict';
-import { betterText, formatNumber, formatScale, formatSeconds, formatTime, metricNames, resultMetrics, wallClockEta } from '../lib';
+import { betterText, chooseMetric, formatNumber, formatScale, formatSeconds, formatTime, metricNames, resultMetrics, wallClockEta, NO_VALUE } from '../lib';
 import {
   curvesQuery,
   LEADERBOARD_QUERY,
@@ -24,16 +24,9 @@ import {
 
 type Mode = 'min' | 'max';
 
-function specConcurrency(spec: Record<string, unknown> | undefined): number {
-  const c = spec?.concurrency;
+function specConcurrency(spec: unknown): number {
+  const c = spec && typeof spec === 'object' ? (spec as { concurrency?: unknown }).concurrency : undefined;
   return typeof c === 'number' && c >= 1 ? c : 1;
-}
-
-function specDefaults(spec: Record<string, unknown> | undefined): { metric?: string; mode?: Mode } {
-  const pick = (o: unknown) => (o && typeof o === 'object' ? (o as { metric?: string; mode?: Mode }) : {});
-  const a = pick(spec?.analysis);
-  const p = pick(spec?.promotion);
-  return { metric: a.metric ?? p.metric, mode: a.mode ?? p.mode };
 }
 
 /**
@@ -80,11 +73,12 @@ export function SweepPage({ id }: { id: string }) {
 
   const results = useMemo(() => (sweep?.trials.edges ?? []).map((e) => e.node.result), [sweep]);
   const names = useMemo(() => metricNames(results), [results]);
-  const defaults = specDefaults(sweep?.spec);
+  const defaults = chooseMetric(sweep?.spec, names);
   const [metricChoice, setMetric] = useState<string | null>(null);
   const [modeChoice, setMode] = useState<Mode | null>(null);
-  const metric = metricChoice ?? defaults.metric ?? (names.includes('loss') ? 'loss' : names[0]) ?? null;
-  const mode: Mode = modeChoice ?? defaults.mode ?? 'min';
+  // Until a trial reports a metric, an undeclared default would only show an empty table.
+  const metric = metricChoice ?? (names.length || defaults.source === 'analysis' || defaults.source === 'promotion' ? defaults.metric : null);
+  const mode: Mode = modeChoice ?? defaults.mode;
 
   const [board, setBoard] = useState<LeaderboardData['sweep'] | null>(null);
   const [boardError, setBoardError] = useState<string | null>(null);
@@ -162,7 +156,7 @@ export function SweepPage({ id }: { id: string }) {
                   <CountsText counts={r.counts} /> <span className="muted">/ {r.total}</span>
                 </td>
                 <td className="num">{formatSeconds(r.wallSeconds)}</td>
-                <td className="num">{r.gpuSeconds > 0 ? formatSeconds(r.gpuSeconds) : '—'}</td>
+                <td className="num">{r.gpuSeconds > 0 ? formatSeconds(r.gpuSeconds) : NO_VALUE}</td>
                 <td className="num" data-testid={`rung-eta-${r.rungIndex}`}>{running ? formatSeconds(wallClockEta([r], concurrency)) : ''}</td>
               </tr>
             ))}
@@ -175,7 +169,7 @@ export function SweepPage({ id }: { id: string }) {
                 <CountsText counts={now.progress.counts} /> <span className="muted">/ {now.progress.total}</span>
               </td>
               <td className="num">{formatSeconds(now.progress.wallSeconds)}</td>
-              <td className="num">{now.progress.gpuSeconds > 0 ? formatSeconds(now.progress.gpuSeconds) : '—'}</td>
+              <td className="num">{now.progress.gpuSeconds > 0 ? formatSeconds(now.progress.gpuSeconds) : NO_VALUE}</td>
               <td className="num" data-testid="total-eta">{running ? formatSeconds(wallClockEta(now.progress.rungs, concurrency)) : ''}</td>
             </tr>
           </tbody>
@@ -328,7 +322,7 @@ function TrialsAndCurves({ trials, total, metric, version }: { trials: TrialList
                   <td>
                     <StatusBadge status={t.status} />
                   </td>
-                  <td className="num">{metric ? formatNumber(resultMetrics(t.result)[metric]) : '—'}</td>
+                  <td className="num">{metric ? formatNumber(resultMetrics(t.result)[metric]) : NO_VALUE}</td>
                 </tr>
               ))}
             </tbody>

@@ -2,7 +2,7 @@ import { Fragment, useEffect, useState } from 'react';
 import { gql, subscribe, useQuery } from '../api';
 import { CurvesChart } from '../components/Charts';
 import { ErrorNote, Json, LiveDot, Section, StatusBadge } from '../components/common';
-import { formatNumber, formatScale, formatSeconds, formatTime, resultMetrics } from '../lib';
+import { formatNumber, formatScale, formatSeconds, formatTime, resultMetrics, NO_VALUE } from '../lib';
 import { PROGRESS_SUBSCRIPTION, TRIAL_LOGS_QUERY, TRIAL_QUERY, type ProgressEvent, type TrialData, type TrialLogsData } from '../queries';
 
 /** Bytes of log asked for; enough for the last lines shown. */
@@ -94,7 +94,7 @@ export function TrialPage({ id }: { id: string }) {
             <dt>attempts</dt>
             <dd>{trial.attempts} of {trial.maxAttempts}</dd>
             <dt>exit reason</dt>
-            <dd>{trial.exitReason ?? '—'}</dd>
+            <dd>{trial.exitReason ?? NO_VALUE}</dd>
             <dt>started</dt>
             <dd>{formatTime(trial.timings.startedAt)}</dd>
             <dt>finished</dt>
