@@ -119,6 +119,53 @@ def test_validate_names_the_bad_key(bad, key):
         clip.validate(cfg(**bad))
 
 
+# Every range rule the kind has ever had, each with a value just past its bound (and one just
+# inside, below): the typed Config must keep enforcing all of them, naming the key.
+_POSITIVE = ("image_size", "n_pretrain", "n_val", "n_probe", "n_test", "width", "depth", "steps", "batch_size",
+             "proj_dim", "text_dim", "probe_iters", "fewshot_k", "fewshot_draws", "log_every", "temperature", "lr")
+_NON_NEGATIVE = ("caption_filter", "aug_scale", "aug_translate", "aug_rotate", "aug_jitter", "aug_noise",
+                 "weight_decay", "warmup", "probe_l2", "eval_every", "checkpoint_every", "data_seed", "seed",
+                 "step_sleep")
+
+
+def _just_below(key, bound):
+    return bound - 1 if isinstance(clip.DEFAULTS[key], int) else bound - 1e-9
+
+
+@pytest.mark.parametrize("bad, key", [
+    *[({k: _just_below(k, 1 if isinstance(clip.DEFAULTS[k], int) else 1e-9)}, k) for k in _POSITIVE],
+    *[({k: _just_below(k, 0)}, k) for k in _NON_NEGATIVE],
+    ({"device": "tpu"}, "device"),
+    ({"n_pretrain": 1}, "n_pretrain"),
+    ({"n_val": 1}, "n_val"),
+    ({"label_noise": -0.1}, "label_noise"),
+    ({"nondescriptive_frac": -0.1}, "nondescriptive_frac"),
+    ({"image_size": 4, "depth": 1}, "image_size"),
+    ({"image_size": 260}, "image_size"),
+    ({"image_size": 8, "depth": 4}, "depth"),
+    ({"aug_scale": 1.0}, "aug_scale"),
+    ({"aug_jitter": 1.0}, "aug_jitter"),
+    ({"n_pretrain": 2000, "n_test": 10**7, "image_size": 16}, "n_pretrain"),
+])
+def test_every_range_rule_names_its_key(bad, key):
+    with pytest.raises(ConfigError, match=f"key '{key}' of kind 'clip'"):
+        clip.validate(cfg(**bad))
+
+
+@pytest.mark.parametrize("edge", [
+    {"descriptiveness": 0, "caption_filter": 0}, {"descriptiveness": 5, "caption_filter": 5},
+    {"variability": 1}, {"variability": 8}, {"distractors": 0}, {"distractors": 4},
+    {"label_noise": 0.0}, {"label_noise": 1.0}, {"nondescriptive_frac": 0.0}, {"nondescriptive_frac": 0.99},
+    {"n_pretrain": 2, "n_val": 2, "batch_size": 2}, {"image_size": 8, "depth": 3}, {"image_size": 256},
+    {"aug_scale": 0.0, "aug_jitter": 0.0, "aug_translate": 0.0, "aug_rotate": 0.0, "aug_noise": 0.0},
+    {"aug_scale": 0.999, "aug_jitter": 0.999}, {"warmup": 0, "eval_every": 0, "checkpoint_every": 0},
+    {"weight_decay": 0.0, "probe_l2": 0.0, "step_sleep": 0.0, "seed": 0, "data_seed": 0},
+    {"method": "simclr", "device": "cuda"},
+])
+def test_values_on_the_bounds_stay_valid(edge):
+    clip.validate(cfg(**edge))
+
+
 def test_presets_are_valid():
     for name in ("xs", "s", "m", "l"):
         clip.validate(cfg(**clip.PRESETS[name]))

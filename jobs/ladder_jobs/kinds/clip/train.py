@@ -16,31 +16,17 @@ import time
 import numpy as np
 import torch
 
-from ladder_jobs.checkpoint import CheckpointStore
 from ladder_jobs.config import ConfigError
 from ladder_jobs.kinds.clip.data import CLASS_TASKS, OTHER_TASKS, TASKS, World, make_world, n_classes
 from ladder_jobs.kinds.clip.model import ContrastiveModel
 from ladder_jobs.kinds.ssl.model import augment, error_rate, fit_probe
-from ladder_jobs.kinds.synthetic import stable_seed
-from ladder_jobs.torch_utils import (autocast_ctx, pick_device, require_finite_losses, restore_training_state,
+from ladder_jobs.seeding import stable_seed
+from ladder_jobs.torch_utils import (autocast_ctx, n_params, pick_device, require_finite_losses, resume_or_start,
                                      training_state, warmup_cosine_lr)
 
 EVAL_BATCH = 1024  # images per forward pass when extracting features
 VAL_SALT = 7  # salts the generator of val_loss's augmentations (fixed across the run)
 FEWSHOT_SALT = 1000
-
-
-def _torch_load(f):
-    # weights_only=False: torch >= 2.6 defaults to True, which refuses the envelope's plain Python
-    # objects; these files are this trial's own, in its own checkpoint dir.
-    try:
-        return torch.load(f, map_location="cpu", weights_only=False)
-    except TypeError:  # torch < 1.13 has no weights_only
-        return torch.load(f, map_location="cpu")
-
-
-def n_params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def build(config: dict, device: torch.device):
@@ -125,10 +111,10 @@ def probe_metrics(config: dict, world: World, f_probe: torch.Tensor, f_test: tor
 
 
 def run(config: dict, ctx) -> None:
+    # not training_device(): it would also turn on TF32 on CUDA, which this kind has never used
     device = pick_device(config["device"])
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)  # same numbers twice and across a resume
-    ctx.use_checkpoints(CheckpointStore(ctx.env.checkpoint_dir, suffix=".pt", save=torch.save, load=_torch_load))
 
     world = make_world(config)
     clip = config["method"] == "clip"
@@ -152,11 +138,9 @@ def run(config: dict, ctx) -> None:
     def snapshot(step: int) -> dict:
         return {**training_state(model, opt, device), **extra}
 
-    start = 0
-    resumed = ctx.load_checkpoint()
-    if resumed is not None:
-        state, start = resumed
-        restore_training_state(state, model, opt, device)
+    # torch checkpoint files in ctx's dir; restores model, optimiser and RNG states when resuming
+    state, start = resume_or_start(ctx, device, model=model, opt=opt)
+    if state is not None:
         for k in extra:
             extra[k] = state[k]
 
