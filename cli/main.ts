@@ -47,34 +47,10 @@ const lazy = {
 
 class UsageError extends Error {}
 
-interface Connections {
-  database: Database;
-  databaseUrl: string;
-  temporalAddress: string;
-  namespace: string;
-  taskQueue: string;
-  apiUrl?: string;
-}
+type Connections = import('./connections').ConnectionSettings & { database: Database };
 
 function resolveConnections(needs: { temporal: boolean }): Omit<Connections, 'database'> {
-  const { readSettings, isSet } = lazy.settings();
-  const settings = readSettings();
-  const stack = (require('./stack-file') as typeof import('./stack-file')).readStackFile();
-  const databaseUrl = settings.DATABASE_URL ?? stack?.databaseUrl;
-  const temporalAddress = settings.TEMPORAL_ADDRESS ?? stack?.temporalAddress;
-  if (!databaseUrl || (needs.temporal && !temporalAddress)) {
-    throw new UsageError(
-      'no Ladder stack found: start one with `npx ladder dev` (or `npm run demo`), or set DATABASE_URL and TEMPORAL_ADDRESS',
-    );
-  }
-  return {
-    databaseUrl,
-    temporalAddress: temporalAddress ?? '',
-    // A variable set here wins over the stack file; the settings' defaults come last.
-    namespace: (isSet('TEMPORAL_NAMESPACE') ? undefined : stack?.namespace) ?? settings.TEMPORAL_NAMESPACE,
-    taskQueue: (isSet('LADDER_TASK_QUEUE') ? undefined : stack?.taskQueue) ?? settings.LADDER_TASK_QUEUE,
-    apiUrl: stack?.apiUrl,
-  };
+  return (require('./connections') as typeof import('./connections')).resolveConnections(needs, (message) => new UsageError(message));
 }
 
 async function withDatabase<T>(fn: (c: Connections) => Promise<T>): Promise<T> {

@@ -146,21 +146,7 @@ function executorSetting(): string {
 }
 
 function connectionSettings(usage: (message: string) => Error, needTemporal: boolean) {
-  const { readSettings, isSet } = require('../core/settings') as typeof import('../core/settings');
-  const settings = readSettings();
-  const stack = (require('./stack-file') as typeof import('./stack-file')).readStackFile();
-  const databaseUrl = settings.DATABASE_URL ?? stack?.databaseUrl;
-  const temporalAddress = settings.TEMPORAL_ADDRESS ?? stack?.temporalAddress;
-  if (!databaseUrl || (needTemporal && !temporalAddress)) {
-    throw usage('no Ladder stack found: start one with `npx ladder dev`, or set DATABASE_URL and TEMPORAL_ADDRESS');
-  }
-  return {
-    databaseUrl,
-    temporalAddress: temporalAddress ?? '',
-    namespace: settings.TEMPORAL_ADDRESS ? settings.TEMPORAL_NAMESPACE : (stack?.namespace ?? settings.TEMPORAL_NAMESPACE),
-    taskQueue: (isSet('LADDER_TASK_QUEUE') ? undefined : stack?.taskQueue) ?? settings.LADDER_TASK_QUEUE,
-    executor: settings.LADDER_EXECUTOR,
-  };
+  return (require('./connections') as typeof import('./connections')).resolveConnections({ temporal: needTemporal }, usage);
 }
 
 async function withDatabaseOnly<T>(usage: (message: string) => Error, fn: (db: import('../core/db/client').Db) => Promise<T>): Promise<T> {
