@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatInterval, formatMeanStd, formatNumber, formatScale, formatShare, NO_VALUE } from './format';
+import { formatAgainst, formatInterval, formatMeanStd, formatNumber, formatScale, formatShare, NO_VALUE } from './format';
 
 describe('number formatting (one rule for CLI, analyses and dashboard)', () => {
   it('uses significant digits, and a short exponent form from 1e4 up and below 1e-3', () => {
@@ -29,5 +29,15 @@ describe('number formatting (one rule for CLI, analyses and dashboard)', () => {
     assert.equal(formatMeanStd(2e6, null), '2e6');
     assert.equal(formatInterval([2.2512, 2.3849]), '[2.25, 2.38]');
     assert.deepEqual([0.337, 0.004, 0].map(formatShare), ['34%', '0.4%', '0%']);
+  });
+  it('prints a value beside its bound with enough digits to keep it on its side', () => {
+    // Two digits would print 0.9 for all three: "R² 0.9 < 0.9" misleads.
+    assert.equal(formatAgainst(0.896, 0.9), '0.896');
+    assert.equal(formatAgainst(0.8999, 0.9), '0.8999');
+    assert.equal(formatAgainst(0.9004, 0.9), '0.9004');
+    assert.equal(formatAgainst(0.9, 0.9), '0.9');
+    assert.equal(formatAgainst(0.5, 0.9), '0.5'); // far from the bound: the usual two digits
+    assert.equal(formatAgainst(0.734, 0.9), '0.73');
+    assert.equal(formatAgainst(-0.42, 0), '-0.42');
   });
 });

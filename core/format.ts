@@ -32,6 +32,19 @@ export function formatNumber(value: number | null | undefined, digits = 4): stri
   return String(rounded);
 }
 
+/**
+ * `value` printed beside the bound it was compared with: at `digits` significant digits, or more
+ * where fewer would round it onto (or across) the bound, so a sentence never reads "R² 0.9 < 0.9"
+ * for 0.896 against 0.9. Exact equality prints as equal.
+ */
+export function formatAgainst(value: number, bound: number, digits = 2): string {
+  const side = Math.sign(value - bound);
+  for (let d = digits; d < 15; d++) {
+    if (Math.sign(Number(value.toPrecision(d)) - bound) === side) return formatNumber(value, d);
+  }
+  return formatNumber(value, 15);
+}
+
 /** A scale value (model size, tokens, steps): the same rule as every number, 4 significant digits. */
 export function formatScale(value: number | null | undefined): string {
   return formatNumber(value, 4);

@@ -8,7 +8,7 @@
  * --big-trials runs, after the rounds, one simulated-executor sweep of that many zero-second
  * trials (a grid × seeds, so it may exceed the 1000-seed limit; 0 skips it) and reports its
  * trials/s over the first and the last tenth of trials to finish, the in-process worker's RSS and
- * heap before and after, the SQL statements per trial (every query through the shared pool:
+ * heap (after a full collection) before and after, the SQL statements per trial (every query through the shared pool:
  * worker and ingest; statements inside transactions are not counted) and the Temporal history
  * events per trial (all runs of the sweep workflow). --json prints, as the last line, one JSON
  * object with every figure.
@@ -39,12 +39,21 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { launchSweep, waitForSweep, type LaunchContext } from '../core/sweeps/launch';
 import { sweepWorkflowId } from '../workflows';
 import type { SweepSpecInput } from '../core/spec/spec';
 import { createTestStack, REPO_ROOT, type TestStack } from '../test/harness';
 import type { Executor } from '../workers/executors/types';
 import { check, CheckFailed, fmt, intFlag, median, percentile, printTable, runPool } from './common';
+
+/** A full collection before each heap reading, so the memory figure is live data, not garbage
+ * waiting for the next collection (without it the heap "grows" with the sweep's length). */
+function collectGarbage(): void {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
+}
 
 function resolvePython(command: string): string {
   try {
@@ -402,10 +411,10 @@ async function main(): Promise<void> {
       const worker = await stack.startWorker({ executor: stack.simulatedExecutor(), pollIntervalMs: opts.bigPoll });
       try {
         await timedSweep(stack, ctx, `warmup-${++sweepNo}`, opts.bigConcurrency, opts.bigConcurrency);
-        global.gc?.();
+        collectGarbage();
         const before = process.memoryUsage();
         const big = await timedSweep(stack, ctx, `big-${++sweepNo}`, opts.bigTrials, opts.bigConcurrency, bigSpec(`big-${sweepNo}`, opts.bigTrials, opts.bigConcurrency));
-        global.gc?.();
+        collectGarbage();
         const after = process.memoryUsage();
         const t = tenths(big.finishedMs);
         Object.assign(figures, {

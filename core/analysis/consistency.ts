@@ -31,6 +31,7 @@
 import { mixSeed, mulberry32, randomIndex } from './rng';
 import { kendallTauB, mean, pearson, percentileInterval, rSquared, spearman, topKAgreement, topKIndexes, fmt, formatScale } from './stats';
 import type { Interval, Mode, Observation } from './types';
+import { formatAgainst } from '../format';
 
 export interface ConsistencyOptions {
   mode: Mode;
@@ -271,8 +272,8 @@ function compareWithLargest(c: CompareInput): RungComparison[] {
     if (!enough) why = `${names.length} shared variant(s), consistency needs ${MIN_SHARED}`;
     else if (r2 === null || r === null) why = 'a rung where every variant scored the same has no ranking';
     else if (!(r > 0)) why = `R² ${fmt(r2, 2)} but the ranking is reversed (r ${fmt(r, 2)})`;
-    else if (r2 < c.threshold) why = `R² ${fmt(r2, 2)} < ${c.threshold}`;
-    else if (!sameWinner) why = `R² ${fmt(r2, 2)} clears ${c.threshold} but the winner changes (${winner} at ${formatScale(c.rungs[i]!)}, ${largestWinner} at ${formatScale(c.rungs[top]!)})`;
+    else if (r2 < c.threshold) why = `R² ${formatAgainst(r2, c.threshold)} < ${c.threshold}`;
+    else if (!sameWinner) why = `R² ${formatAgainst(r2, c.threshold)} clears ${c.threshold} but the winner changes (${winner} at ${formatScale(c.rungs[i]!)}, ${largestWinner} at ${formatScale(c.rungs[top]!)})`;
     const interval = c.r2Interval[i]![top] ?? null;
     out.push({
       scale: c.rungs[i]!,
@@ -318,6 +319,6 @@ export function findCriticalRung(rungs: readonly number[], againstLargest: reado
     sameWinner: critical.sameWinner,
     topKAgreement: critical.topKAgreement,
     topK,
-    reason: `R² ${fmt(critical.r2!, 2)}${ivText} against ${formatScale(rungs[rungs.length - 1]!)} clears ${threshold}, ρ ${fmt(critical.spearman ?? Number.NaN, 2)}, same winner, ${topText}`,
+    reason: `R² ${formatAgainst(critical.r2!, threshold)}${ivText} against ${formatScale(rungs[rungs.length - 1]!)} clears ${threshold}, ρ ${fmt(critical.spearman ?? Number.NaN, 2)}, same winner, ${topText}`,
   };
 }

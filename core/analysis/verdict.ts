@@ -9,6 +9,7 @@ import type { CriticalRung, RungComparison } from './consistency';
 import type { VariantExtrapolation } from './extrapolation';
 import { fmt, formatInterval, formatScale, formatShare } from './stats';
 import type { Mode } from './types';
+import { formatAgainst } from '../format';
 
 /** What the verdict needs of a promotion record: per decision, whether it moved up and was ranked. */
 export interface PromotionSummary {
@@ -59,7 +60,7 @@ function consistencySentence(a: VerdictInput): string {
     let s = `Rankings at ${formatScale(cr.scale)} already predict ${largest} (${statsText(at, cr.topK)}).`;
     // The case a researcher must not miss: a fit that passes while the winner moves.
     const misleading = a.againstLargest.filter((c) => c.scale < cr.scale! && c.pearson !== null && c.pearson > 0 && c.r2 !== null && c.r2 >= a.threshold && c.sameWinner === false);
-    for (const c of misleading) s += ` At ${formatScale(c.scale)} R² ${fmt(c.r2!, 2)} clears ${a.threshold} but the winner changes (${c.winner} → ${c.largestWinner}).`;
+    for (const c of misleading) s += ` At ${formatScale(c.scale)} R² ${formatAgainst(c.r2!, a.threshold)} clears ${a.threshold} but the winner changes (${c.winner} → ${c.largestWinner}).`;
     return s;
   }
   const reasons = [...a.againstLargest]

@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { parseSweepSpecShape, SpecError } from '../spec/spec';
 import { compareRun, welchPValue, type RunResult } from './compare';
 import { parseCron, parseEvery, parseTiming } from './timing';
-import { isInternalAddress, MAX_WEBHOOK_BODY_BYTES, postWebhook, webhookBody } from './webhook';
+import { isInternalAddress, type Lookup, MAX_WEBHOOK_BODY_BYTES, postWebhook, webhookBody } from './webhook';
 
 const r = (variant: string, mean: number, values = [mean], metric = 'loss', rung = 'default'): RunResult => ({ variant, rung, metric, mean, values });
 
@@ -118,6 +118,36 @@ describe('schedule block and webhook', () => {
       await assert.rejects(postWebhook(url, '{}'), (e: Error & { retryable?: boolean }) => /internal address/.test(e.message) && e.retryable === false);
       assert.equal(hits, 0);
       assert.equal(await postWebhook(url, '{}', { allowInternal: true }), 200);
+      assert.equal(hits, 1);
+    } finally {
+      srv.closeAllConnections();
+      srv.close();
+    }
+  });
+
+  test('the address is checked on the connection itself: a rebinding name cannot reach the worker', async () => {
+    let hits = 0;
+    const srv = http.createServer((_q, s) => (hits++, s.end('ok')));
+    await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+    const port = (srv.address() as AddressInfo).port;
+    // A rebinding DNS server answers a public address to a check made before the request and
+    // loopback to the connection's own lookup. The check must therefore be in the connection's
+    // lookup (one resolution, checked and used): this one always answers loopback and counts.
+    const asked: string[] = [];
+    const rebinding: Lookup = (hostname, options, callback) => {
+      asked.push(hostname);
+      if (options.all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
+      else callback(null, '127.0.0.1', 4);
+    };
+    try {
+      await assert.rejects(
+        postWebhook(`http://hooks.example.test:${port}/h`, '{}', { lookup: rebinding, timeoutMs: 5000 }),
+        (e: Error & { retryable?: boolean }) => /internal address/.test(e.message) && e.retryable === false,
+      );
+      assert.equal(hits, 0);
+      assert.deepEqual(asked, ['hooks.example.test'], 'one resolution, the one the connection used');
+      // The same lookup connects when internal addresses are allowed: it is the connection's own.
+      assert.equal(await postWebhook(`http://hooks.example.test:${port}/h`, '{}', { lookup: rebinding, allowInternal: true }), 200);
       assert.equal(hits, 1);
     } finally {
       srv.closeAllConnections();

@@ -3,11 +3,15 @@
  * user's spec and the worker calls it, so it is treated as hostile: http(s) only and without
  * credentials (checked at parse, core/spec/schedule.ts), no redirects followed, a deadline, a
  * bounded body, and (unless the operator allows it) no loopback, private or link-local address,
- * which would let a spec reach the worker's own network (cloud metadata, the database).
+ * which would let a spec reach the worker's own network (cloud metadata, the database). The
+ * address is checked where the connection is made (the agent's DNS lookup), not in a lookup of
+ * its own before: a name that resolves to a public address for the check and to 127.0.0.1 for
+ * the connection (DNS rebinding) would pass a check made first.
  * The body holds names and numbers only: no spec, no environment, no token.
  */
-import { lookup } from 'node:dns/promises';
+import dns from 'node:dns';
 import net from 'node:net';
+import { Agent, fetch } from 'undici';
 import type { ScheduleFindingRow } from './store';
 
 export const MAX_WEBHOOK_BODY_BYTES = 64 * 1024;
@@ -60,10 +64,33 @@ export function isInternalAddress(address: string): boolean {
   return v6 === '::' || v6 === '::1' || v6.startsWith('fc') || v6.startsWith('fd') || v6.startsWith('fe8') || v6.startsWith('fe9') || v6.startsWith('fea') || v6.startsWith('feb');
 }
 
+/** dns.lookup's signature (what a socket's `lookup` option takes). */
+export type Lookup = (hostname: string, options: dns.LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void) => void;
+
 export interface PostOptions {
   /** Allow loopback and private addresses (tests, or a webhook receiver on the same network). */
   allowInternal?: boolean;
   timeoutMs?: number;
+  /** How names resolve (default dns.lookup); a test swaps it to play a rebinding DNS server. */
+  lookup?: Lookup;
+}
+
+class InternalAddressError extends Error {
+  readonly code = 'ELADDERINTERNAL';
+}
+
+/** `lookup` that fails the connection when any address of the name is internal. */
+function guardedLookup(lookup: Lookup): Lookup {
+  return (hostname, options, callback) => {
+    lookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, []);
+      const list = addresses as dns.LookupAddress[];
+      const internal = list.find((a) => isInternalAddress(a.address));
+      if (internal || list.length === 0) return callback(new InternalAddressError(internal?.address ?? 'no address'), []);
+      if (options.all) return callback(null, list);
+      callback(null, list[0]!.address, list[0]!.family);
+    });
+  };
 }
 
 /** Where the URL points, with credentials and query left out: for logs and errors. */
@@ -80,19 +107,13 @@ export async function postWebhook(url: string, body: string, options: PostOption
   const u = new URL(url);
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new WebhookError('webhook must be http or https', false);
   if (u.username || u.password) throw new WebhookError('webhook URL must not carry credentials', false);
-  if (!options.allowInternal) {
-    const host = u.hostname.replace(/^\[|\]$/g, '');
-    let addresses: string[];
-    try {
-      addresses = net.isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address);
-    } catch (err) {
-      throw new WebhookError(`webhook host ${host} does not resolve (${(err as NodeJS.ErrnoException).code ?? 'error'})`, true);
-    }
-    if (addresses.some(isInternalAddress)) {
-      throw new WebhookError(`webhook ${redactedUrl(url)} points at an internal address; set LADDER_WEBHOOK_ALLOW_INTERNAL=1 to allow it`, false);
-    }
-  }
-  let res: Response;
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const refused = () => new WebhookError(`webhook ${redactedUrl(url)} points at an internal address; set LADDER_WEBHOOK_ALLOW_INTERNAL=1 to allow it`, false);
+  // An address literal is connected to without a lookup: check it here.
+  if (!options.allowInternal && net.isIP(host) && isInternalAddress(host)) throw refused();
+  const lookup = (options.lookup ?? dns.lookup) as Lookup;
+  const dispatcher = new Agent({ connect: { lookup: (options.allowInternal ? lookup : guardedLookup(lookup)) as never }, connections: 1 });
+  let res: Awaited<ReturnType<typeof fetch>>;
   try {
     res = await fetch(u, {
       method: 'POST',
@@ -100,13 +121,35 @@ export async function postWebhook(url: string, body: string, options: PostOption
       body,
       redirect: 'manual',
       signal: AbortSignal.timeout(options.timeoutMs ?? WEBHOOK_TIMEOUT_MS),
+      dispatcher,
     });
   } catch (err) {
-    throw new WebhookError(`webhook ${redactedUrl(url)} unreachable: ${(err as Error).message}`, true);
+    void dispatcher.close().catch(() => {});
+    if (hasCause(err, InternalAddressError)) throw refused();
+    const code = causeCode(err);
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') throw new WebhookError(`webhook host ${host} does not resolve (${code})`, true);
+    throw new WebhookError(`webhook ${redactedUrl(url)} unreachable: ${(err as Error).message}${code ? ` (${code})` : ''}`, true);
   }
-  // Nothing of the answer is used: do not let a hostile receiver make us read a large body.
-  await res.body?.cancel().catch(() => {});
+  try {
+    // Nothing of the answer is used: do not let a hostile receiver make us read a large body.
+    await res.body?.cancel().catch(() => {});
+  } finally {
+    void dispatcher.close().catch(() => {});
+  }
   if (res.status >= 200 && res.status < 300) return res.status;
   const retryable = res.status >= 500 || res.status === 429 || res.status === 408;
   throw new WebhookError(`webhook ${redactedUrl(url)} answered ${res.status}${res.status >= 300 && res.status < 400 ? ' (redirects are not followed)' : ''}`, retryable);
+}
+
+function hasCause(err: unknown, type: new (...args: never[]) => Error): boolean {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) if (e instanceof type) return true;
+  return false;
+}
+
+function causeCode(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
 }
