@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -185,3 +187,42 @@ def read_points(path: Path) -> dict:
         assert points.get(key, p["value"]) == p["value"], f"{key} logged twice with different values"
         points[key] = p["value"]
     return points
+
+
+def checkpoint_steps(ckpt_dir: Path) -> list[int]:
+    """Steps of the checkpoints in ckpt_dir (files ckpt-<8-digit step>.pt), ascending."""
+    return sorted(int(p.name[5:13]) for p in ckpt_dir.glob("ckpt-*.pt"))
+
+
+def logged_step(out_dir: Path, step: int):
+    """A stop condition: some point at `step` or later is in the offline metrics.jsonl (written at once)."""
+    metrics = out_dir / "metrics.jsonl"
+    return lambda: metrics.exists() and any(json.loads(l)["step"] >= step for l in metrics.read_text().splitlines())
+
+
+def checkpoint_written(ckpt_dir: Path, step: int):
+    """A stop condition: the checkpoint of `step` exists."""
+    return lambda: (ckpt_dir / f"ckpt-{step:08d}.pt").exists()
+
+
+def stop_with_sigterm(kind: str, config_path: Path, env: dict, stop_when, deadline_s: float = 90) -> int:
+    """Runs `kind` until `stop_when()` holds, sends SIGTERM (what Kubernetes sends on eviction),
+    checks the job exits 143 without a result, and returns the step of its newest checkpoint."""
+    proc = subprocess.Popen([sys.executable, "-m", "ladder_jobs", "run", "--kind", kind, "--config", str(config_path)],
+                            env=env, cwd=JOBS_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + deadline_s
+    try:
+        while not stop_when():
+            assert proc.poll() is None, f"{kind} ended before the stop point: {proc.communicate()[1][-2000:]}"
+            assert time.monotonic() < deadline, f"{kind} did not reach the stop point in {deadline_s} s"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert not (Path(env["LADDER_OUTPUT_DIR"]) / "result.json").exists(), "a stopped job must not report a result"
+    steps = checkpoint_steps(Path(env["LADDER_CHECKPOINT_DIR"]))
+    assert steps, "SIGTERM left no checkpoint"
+    return steps[-1]

@@ -1,13 +1,9 @@
 """The `rlhf` kind end to end, as the executor runs it: a subprocess with LADDER_* env, offline."""
 
 import json
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
-from conftest import JOBS_DIR, job_env, read_points, run_job, write_config
+from conftest import job_env, logged_step, read_points, run_job, stop_with_sigterm, write_config
 
 # Tests marked `torch` run a torch kind; the bad-config ones stop before torch is imported.
 
@@ -72,18 +68,7 @@ def test_offline_run_writes_result(reference):
 def test_sigterm_checkpoint_resume_same_curve(reference, tmp_path, stop_after):
     cfg_path = write_config(tmp_path, {**TINY, "step_sleep": 0.05})
     e = env(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "ladder_jobs", "run", "--kind", "rlhf", "--config", str(cfg_path)],
-                            env=e, cwd=JOBS_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    metrics = tmp_path / "out" / "metrics.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if metrics.exists() and any(json.loads(l)["step"] >= stop_after for l in metrics.read_text().splitlines()):
-            break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
-    stopped_at = max(int(p.name[5:13]) for p in (tmp_path / "ckpt").glob("ckpt-*.pt"))
+    stopped_at = stop_with_sigterm("rlhf", cfg_path, e, logged_step(tmp_path / "out", stop_after), 120)
     assert stop_after <= stopped_at < 56
     r = run_job(["run", "--kind", "rlhf", "--config", str(cfg_path)], e, timeout=180)
     assert r.returncode == 0, r.stderr

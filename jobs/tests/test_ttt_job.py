@@ -2,13 +2,9 @@
 
 import json
 import math
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
-from conftest import JOBS_DIR, job_env, read_points, run_job, write_config
+from conftest import job_env, logged_step, read_points, run_job, stop_with_sigterm, write_config
 
 # Tests marked `torch` run a torch kind; the bad-config ones stop before torch is imported.
 
@@ -93,19 +89,8 @@ def test_same_seed_same_numbers(reference, tmp_path):
 def test_sigterm_checkpoint_resume_same_curve(reference, tmp_path):
     cfg_path = write_config(tmp_path, {**TINY, "step_sleep": 0.25, "steps": 12})
     env = job_env(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "ladder_jobs", "run", "--kind", "ttt", "--config", str(cfg_path)],
-                            env=env, cwd=JOBS_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    metrics = tmp_path / "out" / "metrics.jsonl"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:  # offline points are written at once: wait for step 5, so the
-        # stop lands after the step-3 checkpoint and before the end
-        if metrics.exists() and any(json.loads(l)["step"] >= 5 for l in metrics.read_text().splitlines()):
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
-    stopped_at = max(int(p.name[5:13]) for p in (tmp_path / "ckpt").glob("ckpt-*.pt"))
+    # step 5 logged: the stop lands after the step-3 checkpoint and before the end
+    stopped_at = stop_with_sigterm("ttt", cfg_path, env, logged_step(tmp_path / "out", 5))
     assert 5 <= stopped_at < 12
     r = run_job(["run", "--kind", "ttt", "--config", str(cfg_path)], env, timeout=120)
     assert r.returncode == 0, r.stderr
