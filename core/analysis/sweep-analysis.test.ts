@@ -27,7 +27,7 @@ describe('analyzeSweep', () => {
     assert.ok(e.ok && e.target === 1e9 && e.backtest !== null);
     assert.equal(a.budget, undefined);
     assert.equal(a.targetSource, 'requested');
-    assert.match(a.verdict, /^Rankings at 1e5 already predict 1e8 \(R² 1, ρ 1, same winner, top-3 agree\)\. Predicted at 1e9: lr0 → [\d.]+ \[[\d.]+, [\d.]+\]\.$/);
+    assert.match(a.verdict, /^Rankings at 1e5 already predict 1e8 \(R² 1, ρ 1, same winner, top-3 agree\)\. Predicted at 1e9: lr0 → [\d.]+ \[[\d.]+, [\d.]+\]; fitted without 1e8, the curve predicted 1e8 within its interval\.$/);
     const json = JSON.stringify(a);
     assert.ok(!/NaN|Infinity/.test(json));
     assert.deepEqual(JSON.parse(json), a);
@@ -90,5 +90,26 @@ describe('analyzeSweep', () => {
         for (let k = 0; k < 2; k++) obs.push({ variant: `v${v}`, scale: s, seed: k, value: (s === 1e7 ? 3 - 0.1 * v : 2 + 0.1 * v) + 0.001 * k });
     const a = analyzeSweep({ observations: obs, mode: 'min', metric: 'loss', bootstrap: { consistency: 50, extrapolation: 10 } });
     assert.match(a.verdict, /^No rung below 1e7 predicts it: 1e6: R² 1 but the ranking is reversed \(r -1\); 1e5: R² 1 but the ranking is reversed \(r -1\)\./);
+  });
+
+  it("the verdict says whether the curve's form survived holding out the largest rung", () => {
+    const bootstrap = { consistency: 0, extrapolation: 60 };
+    // The same power law on every rung but the largest, which jumps: the fit without it misses.
+    const r = mulberry32(7);
+    const bent: Observation[] = [];
+    for (let v = 0; v < 4; v++)
+      for (const s of [1e5, 1e6, 1e7, 1e8])
+        for (let k = 0; k < 3; k++) {
+          const law = (1.5 + 50 * s ** -0.3) * (1 + 0.04 * v);
+          bent.push({ variant: `lr${v}`, scale: s, seed: k, value: (s === 1e8 ? law + 0.8 : law) + 0.002 * gaussian(r) });
+        }
+    const missed = analyzeSweep({ observations: bent, mode: 'min', metric: 'loss', target: 1e9, bootstrap });
+    const e = missed.extrapolations.lr0!;
+    assert.ok(e.ok && e.backtest !== null && !e.backtest.withinInterval, 'the held-out fit misses the jump');
+    assert.match(missed.verdict, /; but fitted without 1e8, the curve predicted [\d.]+ \[[\d.]+, [\d.]+\] at 1e8 where [\d.]+ was measured, so treat this prediction with care\.$/);
+
+    // Two rungs: nothing to hold out, and the verdict says the form is unchecked.
+    const two = analyzeSweep({ observations: synthetic(3).filter((o) => o.scale <= 1e6), mode: 'min', metric: 'loss', target: 1e7, bootstrap });
+    assert.match(two.verdict, /Predicted at 1e7: .*; with 2 rungs no rung is held out, so the curve's form is unchecked\.$/);
   });
 });

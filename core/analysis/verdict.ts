@@ -103,5 +103,19 @@ function predictionSentence(a: VerdictInput): string {
   const best = ok.reduce((x, y) => ((a.mode === 'min' ? y.e.prediction < x.e.prediction : y.e.prediction > x.e.prediction) ? y : x));
   const e = best.e;
   const iv = e.interval[0] < e.interval[1] ? ` ${formatInterval(e.interval)}` : ' (no interval: an exact fit through one seed per rung)';
-  return `Predicted at ${target}: ${best.v} → ${fmt(e.prediction)}${iv}.`;
+  return `Predicted at ${target}: ${best.v} → ${fmt(e.prediction)}${iv}${heldOutCheck(e)}.`;
+}
+
+/** Whether the curve's form was checked: the same fit without the largest rung, against it. */
+function heldOutCheck(e: Extract<VariantExtrapolation, { ok: true }>): string {
+  const bt = e.backtest;
+  if (bt === null) {
+    return e.backtestSkipped?.startsWith('too few rungs')
+      ? '; with 2 rungs no rung is held out, so the curve\'s form is unchecked'
+      : `; the curve's form is unchecked (${e.backtestSkipped ?? 'no held-out fit'})`;
+  }
+  const held = formatScale(bt.heldOutScale);
+  return bt.withinInterval
+    ? `; fitted without ${held}, the curve predicted ${held} within its interval`
+    : `; but fitted without ${held}, the curve predicted ${fmt(bt.predicted)} ${formatInterval(bt.interval)} at ${held} where ${fmt(bt.actual)} was measured, so treat this prediction with care`;
 }
