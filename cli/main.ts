@@ -11,6 +11,7 @@
  *   ladder sweep cancel ID
  *   ladder results ID [--metric M] [--json]
  *   ladder analyze ID [--target SCALE] [--metric M] [--json]
+ *   ladder lc-winrate ID [--rung R] [--glm v1|noreg|minimal] [--project P] [--json]  (cli/lc-winrate.ts)
  *   ladder import FILE [--metric NAME --mode min|max] [--json]
  *   ladder capacity run FILE [--target URL] [--agents N] [--json] · list · show ID  (cli/loadtest.ts)
  *   ladder schedule create SPEC --cron C | --every 6h · list · history · pause · resume · trigger · delete  (cli/schedule.ts)
@@ -367,6 +368,28 @@ export function buildProgram(): Command {
         }),
       ),
     'npx ladder analyze demo-3f9a2c1b --target 1e9',
+  );
+
+  example(
+    program
+      .command('lc-winrate')
+      .description("rlhf sweeps: LC win rates with instruction difficulty pooled over the trials judged on the same instructions, beside each trial's own")
+      .argument('<id>', 'sweep id (an rlhf sweep)')
+      .option('--rung <rung>', 'one rung, by index or name (default: every rung)')
+      .option('--glm <glm>', 'v1 (alpaca_eval\'s default) | noreg | minimal', 'v1')
+      .option('--project <name>', 'project the sweep belongs to', 'default')
+      .option('--json', 'print one JSON object')
+      .action((id: string, opts: { rung?: string; glm: string; project: string; json?: boolean }) =>
+        withDatabase(async ({ database }) => {
+          const lc = require('./lc-winrate') as typeof import('./lc-winrate');
+          if (!Object.hasOwn(lc.GLMS, opts.glm)) throw new UsageError(`--glm must be v1, noreg or minimal, not "${opts.glm}"`);
+          const report = await lc.lcWinrate(database.db, id, { project: opts.project, rung: opts.rung, glm: opts.glm as keyof typeof lc.GLMS }, (m) => new UsageError(m));
+          if (opts.json) json(report);
+          else print(lc.formatLcReport(report));
+        }),
+      ),
+    'npx ladder lc-winrate rlhf-ladder-3f9a2c1b --rung xs',
+    'npx ladder lc-winrate rlhf-ladder-3f9a2c1b --glm noreg --json',
   );
 
   example(

@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument("--config", required=True)
     cfg.set_defaults(fn=cmd_config)
     lc = sub.add_parser("lc-winrate", help="raw and length-controlled win rates of an alpaca_eval annotation file")
-    lc.add_argument("file", help="alpaca_eval annotations: JSON array or JSON lines")
+    lc.add_argument("file", help="alpaca_eval annotations: JSON array or JSON lines; - reads standard input")
     lc.add_argument("--glm", default=None, help="length_controlled_v1 (default) | length_controlled_noreg | "
                     "length_controlled_minimal")
     lc.add_argument("--json", action="store_true", help="print JSON")

@@ -117,7 +117,7 @@ def test_other_methods_run(tmp_path, method, extra):
 
 @pytest.mark.parametrize(
     "override,needle",
-    [({"no_such_key": 1}, "no_such_key"), ({"method": "quark"}, "method"), ({"d_model": 1.5}, "d_model"),
+    [({"no_such_key": 1}, "no_such_key"), ({"method": "rloo"}, "method"), ({"d_model": 1.5}, "d_model"),
      ({"flip_prob": 0.7}, "flip_prob"), ({"n_heads": 5}, "n_heads"), ({"ei_mode": "both"}, "ei_mode"),
      ({"value_model": "tied"}, "value_model"), ({"lc_glm": "length_controlled_v2"}, "lc_glm"),
      ({"kl_clamp": 1}, "kl_clamp"), ({"n_eval": 5}, "n_eval"), ({"ei_n": 10_000}, "ei_n")],

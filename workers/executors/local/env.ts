@@ -39,6 +39,11 @@ export interface JobEnvInput {
   machineHasGpus: boolean;
 }
 
+/** PYTHONPATH with the `ladder_jobs` folder first, keeping what the caller had after it. */
+export function pythonPathWithJobs(jobsDir: string, inherited: string | undefined): string {
+  return inherited ? `${jobsDir}${path.delimiter}${inherited}` : jobsDir;
+}
+
 export function jobEnvironment(i: JobEnvInput): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(i.inherited)) {
@@ -49,8 +54,7 @@ export function jobEnvironment(i: JobEnvInput): NodeJS.ProcessEnv {
   env.LADDER_TRIAL_ID = i.launch.trialId;
   env.LADDER_ATTEMPT = String(i.launch.attempt);
   Object.assign(env, i.launch.env);
-  const inheritedPythonPath = i.inherited.PYTHONPATH;
-  env.PYTHONPATH = inheritedPythonPath ? `${i.jobsDir}${path.delimiter}${inheritedPythonPath}` : i.jobsDir;
+  env.PYTHONPATH = pythonPathWithJobs(i.jobsDir, i.inherited.PYTHONPATH);
   env.PYTHONUNBUFFERED = '1';
   // Trials share the machine's cores: each math library gets the CPUs the spec asked for, not
   // one thread per core each (oversubscription made two parallel torch jobs ~2x slower).

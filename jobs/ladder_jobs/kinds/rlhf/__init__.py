@@ -2,10 +2,10 @@
 evaluation (Length-Controlled AlpacaEval). task.py: the instructions with checkable answers (so a
 hidden true quality exists); annotators.py: the simulated judges; model.py: policy, reward and
 value models; train.py: SFT -> Bradley-Terry RM -> method -> evaluation (the methods follow
-AlpacaFarm's reference choices by default; see its docstring); lc_eval.py: raw / LC / true win
-rates with alpaca_eval's GLMs; lc_file.py: the same on an alpaca_eval annotation file (the
-`lc-winrate` command). torch is imported only inside run(); the cross-validated LC GLMs need
-scikit-learn at evaluation.
+AlpacaFarm's reference choices by default; see its docstring); quark.py: Quark's quantile bins,
+reward tokens and loss; lc_eval.py: raw / LC / true win rates with alpaca_eval's GLMs;
+lc_file.py: the same on an alpaca_eval annotation file (the `lc-winrate` command). torch is
+imported only inside run(); the cross-validated LC GLMs need scikit-learn at evaluation.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from ladder_jobs.config import KindConfig, setting
 
-HELP = ("simulated RLHF (AlpacaFarm): SFT, BT reward model, best-of-n / expert iteration / PPO / DPO; raw, LC and "
-        "true win rates (torch, scikit-learn)")
+HELP = ("simulated RLHF (AlpacaFarm): SFT, BT reward model, best-of-n / expert iteration / PPO / DPO / Quark; raw, "
+        "LC and true win rates (torch, scikit-learn)")
 
-METHODS = ("sft", "best_of_n", "expert_iteration", "ppo", "dpo")
+METHODS = ("sft", "best_of_n", "expert_iteration", "ppo", "dpo", "quark")
 EI_MODES = ("offline", "online")
 VALUE_MODELS = ("separate", "shared")
 # alpaca_eval's GLM names (lc_eval.py says how each is fitted); here so that checking a config needs no numpy
@@ -28,7 +28,7 @@ DEVICES = ("auto", "cpu", "cuda")
 # Defaults are the xs rung (CPU, well under a minute). Presets below grow model and data.
 @dataclass(frozen=True)
 class Config(KindConfig, kind="rlhf"):
-    method: str = setting("ppo", choices=METHODS)  # sft | best_of_n | expert_iteration | ppo | dpo
+    method: str = setting("ppo", choices=METHODS)  # sft | best_of_n | expert_iteration | ppo | dpo | quark
     # task: instructions over 2..max_digits digits (copy, reverse, sort, max, sum mod 10)
     max_digits: int = setting(5, ge=2, le=16)
     max_filler: int = setting(6, ge=0)  # SFT demos append 0..max_filler filler tokens: the length spread a biased RM exploits
@@ -55,7 +55,7 @@ class Config(KindConfig, kind="rlhf"):
     rm_lr: float = setting(1e-3, gt=0)
     # methods
     bon_n: int = setting(8, gt=0, le=256)  # best_of_n: n at evaluation
-    rl_steps: int = setting(30, ge=0)  # expert_iteration / ppo / dpo updates (each on a batch of batch_size)
+    rl_steps: int = setting(30, ge=0)  # expert_iteration / ppo / dpo / quark updates (each on a batch of batch_size)
     rl_lr: float = setting(3e-4, gt=0)
     # expert iteration. offline (AlpacaFarm): best-of-ei_n SFT samples on ei_prompts prompts, chosen
     # by the RM once, then rl_steps SFT steps on them. online: each step samples ei_n per prompt
@@ -79,6 +79,18 @@ class Config(KindConfig, kind="rlhf"):
     grad_clip: float = setting(1.0, ge=0)
     # DPO (Rafailov et al.) on the RM's training pairs
     dpo_beta: float = setting(0.1, gt=0)
+    # Quark (Lu et al.) as AlpacaFarm's quark_trainer runs it (quark.py): each step samples
+    # quark_rollout_factor x batch_size responses into the pool, bins the pool into quark_bins
+    # reward quantiles and takes quark_grad_steps steps on batches of batch_size from it
+    quark_bins: int = setting(4, ge=2, le=64)  # K, AlpacaFarm's num_reward_tokens (4)
+    quark_kl_coef: float = setting(0.05, ge=0)  # AlpacaFarm's rlhf_quark.sh 0.05 (its TrainingArguments default: 0.2)
+    quark_entropy_coef: float = setting(0.0, ge=0)  # AlpacaFarm's entropy_coef (0)
+    quark_clear_pool: bool = True  # empty the pool before each rollout (AlpacaFarm: true; Lu et al. keep it)
+    # true (AlpacaFarm's train_on_best_quantile): train on the best quantile, no reward token.
+    # false (Lu et al.): every quantile, its reward token in the prompt; <reward_0> at evaluation
+    quark_best_only: bool = True
+    quark_rollout_factor: int = setting(2, ge=1, le=64)  # AlpacaFarm: 512 rollouts per 256-sample step
+    quark_grad_steps: int = setting(1, ge=1, le=64)  # AlpacaFarm's num_gradient_steps_per_step (1)
     # evaluation
     n_eval: int = setting(256, gt=0)  # evaluation instructions; every judge of the eval pool labels every one
     # which GLM `lc_win_rate` is (all three are reported as lc_win_rate_<v1|noreg|minimal>):
@@ -95,6 +107,8 @@ class Config(KindConfig, kind="rlhf"):
             self.bad("n_eval", "must be >= 10 (the LC GLM's C is chosen by 5-fold cross-validation over instructions)")
         if self.d_model % self.n_heads:
             self.bad("n_heads", "must divide d_model")
+        if self.method == "quark" and self.batch_size * self.quark_rollout_factor < self.quark_bins:
+            self.bad("quark_bins", "must be <= batch_size * quark_rollout_factor (each quantile needs a sample)")
 
 
 # The dict view of the declaration, for callers that merge overrides into it (tests, scripts).

@@ -36,6 +36,8 @@ scikit-learn (LogisticRegression) is needed for v1 / minimal; it is imported onl
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
 
 import numpy as np
@@ -188,3 +190,51 @@ def win_rates(y: np.ndarray, idx: np.ndarray, groups: np.ndarray, len_m, len_r, 
     # The simulator's ground truth: which output is actually more correct (ties count half).
     out["true_win_rate"] = float(np.mean((q_m > q_r) + 0.5 * (q_m == q_r)))
     return out
+
+
+# -- a trial's annotations, kept so that a sweep can pool difficulty over its trials -----------------
+# (`npx ladder lc-winrate SWEEP` turns them into alpaca_eval records for lc_file.)
+
+ANNOTATIONS_FORMAT = 1
+# n_eval * judges kept at most: about 330 KB of JSON, a third of the ingest's 1 MiB result body
+# (the l preset keeps 4096 * 4 = 16384, about 165 KB; xs about 10 KB). Beyond it the record says so and keeps nothing, since a
+# prefix would be judged on other instructions than the trial's own figures.
+MAX_KEPT_ANNOTATIONS = 32_768
+ID_HEX = 12  # 48 bits: a collision among a sweep's ~1e4 instructions has odds of about 1e-7
+
+
+def instruction_ids(prompt_tokens: np.ndarray, ref_tokens: np.ndarray, judges: list[dict]) -> list[str]:
+    """A stable identity per evaluation instruction (N,), equal across trials exactly when their
+    annotations of it are comparable: the same prompt, the same reference output (it depends on the
+    SFT settings and the device, not only the seed) and the same judges. The k-th repeat of a
+    (prompt, reference) pair within the set gets k in its hash, so repeats stay apart as they do
+    in the trial's own fit."""
+    judges_key = json.dumps(judges, sort_keys=True).encode()
+    seen: dict[bytes, int] = {}
+    out = []
+    for prompt, ref in zip(np.asarray(prompt_tokens, dtype=np.int64), np.asarray(ref_tokens, dtype=np.int64)):
+        content = prompt.tobytes() + b"|" + ref.tobytes()
+        k = seen.get(content, 0)
+        seen[content] = k + 1
+        out.append(hashlib.sha256(judges_key + b"|" + content + b"|" + str(k).encode()).hexdigest()[:ID_HEX])
+    return out
+
+
+def _compact(values) -> list:
+    """JSON numbers as short as the value allows: whole numbers as ints, others to 4 decimals."""
+    return [int(v) if float(v).is_integer() else round(float(v), 4) for v in np.asarray(values, dtype=np.float64)]
+
+
+def annotation_record(ids: list[str], groups, len_m, len_r, y, judges: int) -> dict:
+    """Columns of a trial's evaluation annotations: per instruction i its identity, difficulty group
+    and the model's and reference's lengths; preference[i * judges + j] is judge j's label on it
+    (1 = model preferred), the row order of annotators.annotate_all and of the trial's fit."""
+    n = len(ids)
+    if n * judges > MAX_KEPT_ANNOTATIONS:
+        return {"format": ANNOTATIONS_FORMAT,
+                "omitted": f"n_eval * judges = {n * judges} is over the {MAX_KEPT_ANNOTATIONS} annotations kept"}
+    y = np.asarray(y, dtype=np.float64)
+    if len(y) != n * judges:
+        raise ValueError(f"expected {n} * {judges} preferences, got {len(y)}")
+    return {"format": ANNOTATIONS_FORMAT, "judges": int(judges), "instruction": list(ids), "group": _compact(groups),
+            "length_model": _compact(len_m), "length_ref": _compact(len_r), "preference": _compact(y)}

@@ -8,16 +8,20 @@ The file is alpaca_eval's own annotations format: a JSON array (or JSON lines) o
     length_1/2    number >= 0     ... or those lengths directly, when the outputs are not kept
     preference    number in [1,2] 2 = generator_2 wins, 1 = the baseline, 1.5 a draw; 0 is read as
                                   a draw and null drops the record, as alpaca_eval does
+    difficulty_group  str, optional   (not alpaca_eval's) instructions that share it share one
+                                  difficulty estimate, as an rlhf trial pools its (op, digits)
+                                  groups; without it each instruction is its own group
 Difficulty is estimated across all generators of the file that were judged on an instruction
 (lc_eval.difficulty), then one GLM is fitted per generator; a file of one generator gets no
-difficulty term (the output says so). Pure numpy (+ scikit-learn for the
-cross-validated GLMs): no torch.
+difficulty term (the output says so). FILE "-" reads standard input (how `npx ladder lc-winrate`
+hands over a sweep's records). Pure numpy (+ scikit-learn for the cross-validated GLMs): no torch.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +37,22 @@ class AnnotationError(ValueError):
     """A malformed annotation file; the message names the record and the field."""
 
 
-def _records(path: Path) -> list:
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise AnnotationError(f"{path.name}: {size} bytes is over the {MAX_FILE_BYTES}-byte limit")
-    text = path.read_text(encoding="utf-8")
+def _read(source: str) -> tuple[str, str]:
+    """(name for messages, text) of a file, or of standard input for "-"."""
+    if source == "-":
+        name, data = "stdin", sys.stdin.buffer.read(MAX_FILE_BYTES + 1)  # bounded: the rest is left unread
+        too_big = len(data) > MAX_FILE_BYTES
+    else:
+        path = Path(source)
+        name, too_big = path.name, path.stat().st_size > MAX_FILE_BYTES
+        data = b"" if too_big else path.read_bytes()
+    if too_big:
+        raise AnnotationError(f"{name}: over the {MAX_FILE_BYTES}-byte limit")
+    return name, data.decode("utf-8")
+
+
+def _records(source: str) -> list:
+    name, text = _read(source)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as first:
@@ -47,11 +62,11 @@ def _records(path: Path) -> list:
             try:
                 data.append(json.loads(line))
             except json.JSONDecodeError:
-                raise AnnotationError(f"{path.name}: neither a JSON array ({first}) nor JSON lines (line {n + 1})") from None
+                raise AnnotationError(f"{name}: neither a JSON array ({first}) nor JSON lines (line {n + 1})") from None
     if not isinstance(data, list):
-        raise AnnotationError(f"{path.name}: expected a JSON array of annotation records, got {type(data).__name__}")
+        raise AnnotationError(f"{name}: expected a JSON array of annotation records, got {type(data).__name__}")
     if len(data) > MAX_RECORDS:
-        raise AnnotationError(f"{path.name}: {len(data)} records is over the {MAX_RECORDS}-record limit")
+        raise AnnotationError(f"{name}: {len(data)} records is over the {MAX_RECORDS}-record limit")
     return data
 
 
@@ -66,6 +81,17 @@ def _length(rec: dict, i: int, k: int) -> float:
     return float(ln)
 
 
+def _difficulty_key(rec: dict, i: int, instruction: str, groups: dict) -> tuple:
+    g = rec.get("difficulty_group")
+    if g is not None and (not isinstance(g, str) or not g or len(g) > MAX_NAME_CHARS):
+        raise AnnotationError(f"record {i}: field 'difficulty_group' must be a non-empty string of at most "
+                              f"{MAX_NAME_CHARS} characters")
+    if groups.setdefault(instruction, g) != g:  # one instruction, one difficulty estimate
+        raise AnnotationError(f"record {i}: field 'difficulty_group' is {g!r}, but an earlier record of the same "
+                              f"instruction has {groups[instruction]!r}")
+    return ("instruction", instruction) if g is None else ("group", g)
+
+
 def _name(rec: dict, i: int, field: str, required: bool) -> str | None:
     v = rec.get(field)
     if v is None and not required:
@@ -77,9 +103,12 @@ def _name(rec: dict, i: int, field: str, required: bool) -> str | None:
 
 
 def parse(records: list) -> dict:
-    """Columns of the valid records: generator, baseline, instruction ids, p in [0, 1], dlen."""
-    gen, base, instr, p, dlen = [], [], [], [], []
+    """Columns of the valid records: generator, baseline, instruction ids, difficulty-group ids,
+    p in [0, 1], dlen."""
+    gen, base, instr, diff, p, dlen = [], [], [], [], [], []
     ids: dict[str, int] = {}
+    diff_ids: dict[tuple, int] = {}
+    groups: dict[str, str | None] = {}
     dropped = 0
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
@@ -101,12 +130,13 @@ def parse(records: list) -> dict:
         gen.append(g2)
         base.append(g1)
         instr.append(ids.setdefault(instruction, len(ids)))
+        diff.append(diff_ids.setdefault(_difficulty_key(rec, i, instruction, groups), len(diff_ids)))
         p.append(0.5 if pref == 0 else float(pref) - 1.0)
         dlen.append(len2 - len1)  # model minus baseline
     if not gen:
         raise AnnotationError("no annotated records (every preference is null, or the file is empty)")
     return {"generator": np.array(gen, dtype=object), "baseline": np.array(base, dtype=object),
-            "instruction": np.array(instr), "p": np.array(p), "dlen": np.array(dlen), "dropped": dropped}
+            "instruction": np.array(instr), "difficulty_key": np.array(diff), "p": np.array(p), "dlen": np.array(dlen), "dropped": dropped}
 
 
 def compute(records: list, glm: str = lc_eval.DEFAULT_GLM) -> dict:
@@ -115,7 +145,7 @@ def compute(records: list, glm: str = lc_eval.DEFAULT_GLM) -> dict:
     n_gens = len(set(cols["generator"]))
     # Across every generator. From a single generator's own labels (one per instruction) it would
     # predict them outright and absorb the length effect with them, so then it is left out (0).
-    gamma = lc_eval.difficulty(cols["instruction"], cols["p"]) if n_gens > 1 else np.zeros(len(cols["p"]))
+    gamma = lc_eval.difficulty(cols["difficulty_key"], cols["p"]) if n_gens > 1 else np.zeros(len(cols["p"]))
     out = {}
     for g in sorted(set(cols["generator"])):
         m = cols["generator"] == g
@@ -135,7 +165,7 @@ def compute(records: list, glm: str = lc_eval.DEFAULT_GLM) -> dict:
 
 
 def main(path: str, glm: str, as_json: bool) -> str:
-    res = compute(_records(Path(path)), glm)
+    res = compute(_records(path), glm)
     if as_json:
         return json.dumps(res, indent=1, sort_keys=True)
     rows = res["generators"]

@@ -4,7 +4,9 @@
                 multi-head attention, GELU MLP), final LayerNorm. Written out (no
                 nn.TransformerEncoder) so it runs the same on torch 1.13 CPU and 2.x CUDA.
     Policy      trunk -> lm_head (next token) and value_head (PPO's critic when it shares the
-                policy trunk: the `value_model: shared` option, not AlpacaFarm's choice).
+                policy trunk: the `value_model: shared` option, not AlpacaFarm's choice). Quark
+                with reward tokens adds input-embedding rows to its trunk (quark.py says why
+                input rows only).
     RewardModel trunk -> scalar read at the response's EOS (Bradley-Terry score r(x, y)),
                 initialised from the SFT policy's trunk as in AlpacaFarm.
     ValueModel  trunk -> scalar per position: PPO's critic as AlpacaFarm builds it, a separate
@@ -56,10 +58,25 @@ class Trunk(nn.Module):
         self.ln = nn.LayerNorm(d)
         self.register_buffer("causal", torch.triu(torch.ones(max_len, max_len, dtype=torch.bool), 1), persistent=False)
         self.apply(_init)
+        self.reward_tok = None  # Quark's reward tokens, ids vocab.. (add_reward_tokens); absent otherwise
+
+    @torch.no_grad()
+    def add_reward_tokens(self, k: int, gen: torch.Generator) -> None:
+        """k input-embedding rows for ids vocab .. vocab+k-1, each the mean of the existing rows plus
+        Gaussian jitter of their per-dimension std (AlpacaFarm's stable_resize_token_embeddings with
+        jitter_new_embeddings, as its Quark policy is built). Noise drawn on the CPU from gen."""
+        w = self.tok.weight.detach().float().cpu()
+        rows = w.mean(0, keepdim=True) + torch.randn(k, w.shape[1], generator=gen) * w.std(0, keepdim=True)
+        # from_pretrained: no default init, which would draw from the global RNG
+        self.reward_tok = nn.Embedding.from_pretrained(rows.to(self.tok.weight.device), freeze=False)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         T = idx.shape[1]
-        x = self.tok(idx) + self.pos(torch.arange(T, device=idx.device))  # (B,T,D)
+        if self.reward_tok is None:  # the path of every model without reward tokens, unchanged
+            tok = self.tok(idx)
+        else:
+            tok = F.embedding(idx, torch.cat([self.tok.weight, self.reward_tok.weight]))
+        x = tok + self.pos(torch.arange(T, device=idx.device))  # (B,T,D)
         for b in self.blocks:
             x = b(x, self.causal[:T, :T])
         return self.ln(x)

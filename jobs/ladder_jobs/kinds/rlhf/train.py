@@ -21,6 +21,9 @@ The methods follow AlpacaFarm (Dubois et al. 2023) by default:
                        the best (the earlier Ladder behaviour).
     dpo                Rafailov et al.: the RM's training pairs, -log sigmoid(beta * margin of the
                        policy's log-ratio to the SFT policy between chosen and rejected).
+    quark              Lu et al. as AlpacaFarm's quark_trainer: on-policy samples into a pool binned
+                       by reward quantile, LM loss on the best bin (or on every bin behind its
+                       reward token) + KL to the SFT policy - entropy bonus (quark.py).
 
 Resume is exact on CPU: every batch, prompt set and sample is drawn from an RNG seeded by
 (seed, stream, step), model constructors run under their own manual_seed, and the checkpoint
@@ -42,6 +45,7 @@ from ladder_jobs.torch_utils import (n_params, peak_mem_mb, require_finite_losse
                                      training_device)
 from ladder_jobs.kinds.rlhf import annotators
 from ladder_jobs.kinds.rlhf import lc_eval
+from ladder_jobs.kinds.rlhf import quark
 from ladder_jobs.kinds.rlhf import task
 from ladder_jobs.kinds.rlhf.model import Policy, RewardModel, ValueModel, response_logprobs, response_mask, sample
 from ladder_jobs.seeding import stable_seed, torch_seed
@@ -50,7 +54,8 @@ from ladder_jobs.seeding import stable_seed, torch_seed
 SFT, PREFS, HELDOUT, RM, RL, EVAL, EVAL_REF, EVAL_MODEL, EVAL_ANN, INIT_RM, EI_DATA, EVAL_SFT, EVAL_ANN_SFT, INIT_VALUE = range(14)
 CHUNK = 4096  # sequences per forward pass in sampling / scoring (bounds GPU memory at l)
 WHITEN_EPS = 1e-8
-RL_METHODS = ("expert_iteration", "ppo", "dpo")
+RL_METHODS = ("expert_iteration", "ppo", "dpo", "quark")
+INIT_REWARD_TOKENS = 14  # Quark's reward-token embeddings: a stream after the ones above
 
 
 def np_rng(cfg, stream, step=0) -> np.random.Generator:
@@ -158,6 +163,7 @@ class Run:
         self.ref = self.rm = self.rm_opt = self.value = None  # ref / rm from step sft_end + 1, value from rm_end + 1
         self.in_rl = False  # entered at step rm_end + 1: fresh optimizer with rl_lr
         self._prefs = self._ei_data = None
+        self.quark_pool = quark.Pool()  # checkpointed: an uncleared pool holds earlier policies' samples
         self.gen_samples, self.gen_time = 0, 0.0  # for samples/s
         self.stats: dict = {}  # rm_acc etc., carried through checkpoints
 
@@ -191,7 +197,8 @@ class Run:
 
         return {"step": step, "policy": sd(self.policy), "opt": sd(self.opt), "ref": sd(self.ref), "rm": sd(self.rm),
                 "rm_opt": sd(self.rm_opt), "value": sd(self.value), "in_rl": self.in_rl,
-                "gen_samples": self.gen_samples, "gen_time": self.gen_time, "stats": self.stats, "result": result}
+                "gen_samples": self.gen_samples, "gen_time": self.gen_time, "stats": self.stats, "result": result,
+                "quark_pool": self.quark_pool.state()}
 
     def load(self, state: dict) -> None:
         # Enter the phases the checkpointed run had entered (not merely reached: a checkpoint at
@@ -202,12 +209,13 @@ class Run:
             self.rm.load_state_dict(state["rm"])
             self.rm_opt.load_state_dict(state["rm_opt"])
             if state["in_rl"]:
-                self.enter_rl_phase()
+                self.enter_rl()
                 if self.value is not None:
                     self.value.load_state_dict(state["value"])
         self.policy.load_state_dict(state["policy"])  # ... then the policy as it was
         self.opt.load_state_dict(state["opt"])
         self.gen_samples, self.gen_time, self.stats = state["gen_samples"], state["gen_time"], state["stats"]
+        self.quark_pool = quark.Pool.from_state(state.get("quark_pool"))  # absent from older checkpoints
 
     # -- helpers ---------------------------------------------------------------
 
@@ -279,12 +287,14 @@ class Run:
                 self.enter_rm_phase()
             return self.rm_step(n)
         if not self.in_rl:
-            self.enter_rl_phase()
+            self.enter_rl()
         method = self.cfg["method"]
         if method == "ppo":
             return self.ppo_step(n)
         if method == "dpo":
             return self.dpo_step(n)
+        if method == "quark":
+            return self.quark_step(n)
         return self.ei_offline_step(n) if self.cfg["ei_mode"] == "offline" else self.ei_online_step(n)
 
     def seq_logprobs(self, model, seq: torch.Tensor) -> torch.Tensor:
@@ -383,6 +393,79 @@ class Run:
         self._update(loss, self.policy.parameters(), self.opt)
         return {"dpo_loss": loss.item(), "dpo_margin": float(margin.mean()), "dpo_acc": float((margin > 0).float().mean())}
 
+    # -- Quark -------------------------------------------------------------------
+
+    def quark_tokens(self) -> bool:
+        """Whether the policy conditions on reward tokens (Lu et al.'s all-quantile Quark)."""
+        return self.cfg["method"] == "quark" and not self.cfg["quark_best_only"]
+
+    def enter_rl(self) -> None:
+        """enter_rl_phase, after giving a reward-token policy its token rows: the RL optimizer must
+        hold them, and a resumed run's policy must have the checkpoint's shape."""
+        if self.quark_tokens():
+            self.policy.trunk.add_reward_tokens(self.cfg["quark_bins"], torch_gen(self.cfg, INIT_REWARD_TOKENS))
+        self.enter_rl_phase()
+
+    def quark_prompts(self, prompts: task.Prompts, bins: np.ndarray) -> task.Prompts:
+        """The prompts as the policy sees them: behind their bin's reward token when it has tokens."""
+        if not self.quark_tokens():
+            return prompts
+        out = copy.copy(prompts)
+        out.tokens = quark.condition(prompts.tokens, bins)
+        return out
+
+    @torch.no_grad()
+    def quark_kl(self, policy_tokens: np.ndarray, prompt_tokens: np.ndarray, resp: np.ndarray) -> float:
+        """Monte-Carlo KL(pi || pi_SFT) of samples of pi, as kl_to_ref, with pi reading its own
+        (possibly reward-token) prompt and pi_SFT the plain one."""
+        P = self.n_prompt
+        seq = self.tensor(np.concatenate([policy_tokens, resp], 1))
+        mask = response_mask(seq[:, P:])
+        logp, _ = response_logprobs(self.policy, seq, P)
+        ref_logp, _ = response_logprobs(self.ref, self.tensor(np.concatenate([prompt_tokens, resp], 1)), P)
+        return float(((logp - ref_logp) * mask).sum(1).mean())
+
+    def quark_step(self, n: int) -> dict:
+        """One Quark step: quark_rollout_factor x batch_size rollouts of the current policy into the
+        pool, then quark_grad_steps steps on shuffled batches of its best quantile (or of all of it,
+        each sample behind its bin's token)."""
+        cfg, P = self.cfg, self.n_prompt
+        rng = np_rng(cfg, RL, n)
+        prompts = task.sample_prompts(rng, cfg["batch_size"] * cfg["quark_rollout_factor"], cfg["max_digits"])
+        t0 = time.perf_counter()
+        # AlpacaFarm samples behind <reward_0>, except at the first step: the token is still untrained
+        policy_prompts = prompts if n == self.rm_end + 1 else self.quark_prompts(prompts, np.zeros(len(prompts), int))
+        resp = self.generate(self.policy, policy_prompts, torch_gen(cfg, RL, n))
+        samples_per_s = len(prompts) / (time.perf_counter() - t0)
+        rewards = self.score(prompts, resp)  # the reward model never sees a reward token
+        kl = self.quark_kl(policy_prompts.tokens, prompts.tokens, resp)
+        if cfg["quark_clear_pool"]:
+            self.quark_pool.clear()
+        pool = self.quark_pool
+        pool.add(prompts.tokens, resp, rewards)
+        bins = quark.quantile_bins(pool.rewards, cfg["quark_bins"])
+        choices = np.arange(len(pool)) if self.quark_tokens() else np.flatnonzero(bins == 0)
+        # a shuffled pass over the chosen samples, then another (AlpacaFarm's infinite loader)
+        need = cfg["quark_grad_steps"] * cfg["batch_size"]
+        order = np.concatenate([rng.permutation(len(choices)) for _ in range(-(-need // len(choices)))])
+        for g in range(cfg["quark_grad_steps"]):
+            idx = choices[order[g * cfg["batch_size"] : (g + 1) * cfg["batch_size"]]]
+            plain, resp_b = pool.prompts[idx].astype(np.int64), pool.responses[idx].astype(np.int64)
+            cond = quark.condition(plain, bins[idx]) if self.quark_tokens() else plain
+            seq = self.tensor(np.concatenate([cond, resp_b], 1))
+            logits, _ = self.policy(seq)
+            with torch.no_grad():
+                ref_logits, _ = self.ref(self.tensor(np.concatenate([plain, resp_b], 1)))
+            loss, nll, kl_tok, entropy = quark.quark_loss(logits[:, P - 1 : -1], ref_logits[:, P - 1 : -1], seq[:, P:],
+                                                          response_mask(seq[:, P:]), cfg["quark_kl_coef"],
+                                                          cfg["quark_entropy_coef"])
+            self._update(loss, self.policy.parameters(), self.opt)
+        return {"quark_loss": loss.item(), "quark_nll": nll.item(), "quark_kl": kl_tok.item(),
+                "quark_entropy": entropy.item(), "mean_reward": float(rewards.mean()),
+                "best_bin_reward": float(pool.rewards[bins == 0].mean()), "pool_size": len(pool), "kl_to_sft": kl,
+                "train_true_quality": float(task.quality(prompts, resp).mean()),
+                "mean_len": float(task.lengths(resp).mean()), "samples_per_s": samples_per_s}
+
     def values(self, seq: torch.Tensor) -> torch.Tensor:
         """V for every response token (B, R): the separate value model, or the policy's own head."""
         if self.value is not None:
@@ -442,6 +525,10 @@ class Run:
             n_samples = cfg["bon_n"]
             out = self.best_of_n(self.ref, prompts, n_samples, torch_gen(cfg, EVAL_MODEL), self.score)
             kl = float(np.log(n_samples) - (n_samples - 1) / n_samples)  # the analytic KL of best-of-n (Stiennon et al.)
+        elif cfg["method"] == "quark":  # behind the best bin's token (<reward_0>) when the policy has tokens
+            seen = self.quark_prompts(prompts, np.zeros(len(prompts), int))
+            out = self.generate(self.policy, seen, torch_gen(cfg, EVAL_MODEL))
+            kl = self.quark_kl(seen.tokens, prompts.tokens, out)
         else:
             policy = self.ref if cfg["method"] == "sft" else self.policy
             out = self.generate(policy, prompts, torch_gen(cfg, EVAL_MODEL))  # a fresh sample for sft too
@@ -459,6 +546,10 @@ class Run:
                    ref_mean_len=float(l_r.mean()), mean_reward=float(self.score(prompts, out).mean()),
                    ref_mean_reward=float(self.score(prompts, ref_out).mean()), kl_to_sft=kl,
                    stop_rate=float((out == task.EOS).any(1).mean()))
+        # Beside the result, not in it (result metrics are scalars): train() reports it as the
+        # result's meta["eval_annotations"], so a sweep can pool difficulty over its trials (lc-winrate).
+        ids = lc_eval.instruction_ids(prompts.tokens, task.clean(ref_out), self.eval_pool)
+        self.eval_annotations = lc_eval.annotation_record(ids, prompts.group(), l_m, l_r, y, len(self.eval_pool))
         return res
 
 
@@ -474,7 +565,7 @@ def train(cfg: dict, ctx) -> None:
         state, start = resumed
         run.load(state)
         if state["result"] is not None:  # finished before; only the result push failed
-            ctx.report_result(state["result"], meta=meta)
+            ctx.report_result(state["result"], meta={**meta, "eval_annotations": state.get("eval_annotations")})
             return
 
     for n in range(start + 1, run.last_step + 1):
@@ -489,10 +580,12 @@ def train(cfg: dict, ctx) -> None:
             ctx.save_checkpoint(run.state(n), n)
 
     res = run.evaluate()
+    meta["eval_annotations"] = run.eval_annotations  # result metrics are scalars; meta holds JSON
     ctx.log_many(run.last_step, {("eval_" + k if k in ("mean_reward", "kl_to_sft", "mean_len", "stop_rate") else k): v for k, v in res.items()})
     res.update(run.stats)
     res.update(samples_per_s=run.gen_samples / max(run.gen_time, 1e-9), n_params=n_params(run.policy),
                n_params_rm=n_params(run.rm), n_params_value=n_params(run.value) if run.value is not None else 0, steps=run.last_step, peak_mem_mb=peak_mem_mb(device))
-    ctx.save_checkpoint(run.state(run.last_step, result=res), run.last_step)  # a retry after a failed push need not retrain
+    state = {**run.state(run.last_step, result=res), "eval_annotations": run.eval_annotations}
+    ctx.save_checkpoint(state, run.last_step)  # a retry after a failed push need not retrain
     ctx.report_result(res, meta=meta)
 
