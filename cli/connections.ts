@@ -34,3 +34,15 @@ export function resolveConnections(needs: { temporal: boolean }, usage: (message
     apiUrl: stack?.apiUrl,
   };
 }
+
+/**
+ * The Python of `jobs/` for a CLI command that runs it: LADDER_PYTHON, else the running stack's,
+ * else the managed env that `ladder dev` would make (made now if it is missing).
+ */
+export async function cliPython(): Promise<string> {
+  const settings = readSettings();
+  const known = settings.LADDER_PYTHON ?? readStackFile()?.python;
+  if (known) return known;
+  const { ensurePythonEnv } = await import('../stack/python');
+  return ensurePythonEnv();
+}

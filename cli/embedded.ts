@@ -253,6 +253,7 @@ export async function startEmbeddedStack(options: { port?: number; say?: (line: 
       pid: process.pid,
       appPid: process.pid,
       runRoot: services.runRoot,
+      python: services.python,
     };
     writeStackFile(stackFile);
     let closing: Promise<void> | undefined;
@@ -355,6 +356,7 @@ export async function startSupervisedStack(options: { port?: number; say?: (line
       pid: process.pid,
       appPid: child?.pid ?? -1,
       runRoot: services.runRoot,
+      python: services.python,
     };
     writeStackFile(stackFile);
   } catch (err) {

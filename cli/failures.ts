@@ -13,8 +13,9 @@ import { formatFailures, type FailureReport } from './format';
 /** Log reader of this machine: local runs under LADDER_RUN_ROOT (else the running stack's), Kubernetes from LADDER_K8S_*. */
 export function cliLogReader(): LogReader {
   const settings = readSettings();
-  return createLogReader({ runRoot: settings.LADDER_RUN_ROOT ?? readStackFile()?.runRoot, python: settings.LADDER_PYTHON });
+  return createLogReader({ runRoot: settings.LADDER_RUN_ROOT ?? readStackFile()?.runRoot, python: settings.LADDER_PYTHON ?? readStackFile()?.python });
 }
+
 
 /** The newest failed trials of a sweep with their reason and last log lines, and how many failed. */
 export async function failureReports(db: Db, sweepId: string, readLogs: LogReader): Promise<{ total: number; reports: FailureReport[] }> {

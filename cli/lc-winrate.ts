@@ -18,10 +18,10 @@ import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Db } from '../core/db/client';
 import { trials } from '../core/db/schema';
 import { NO_VALUE } from '../core/format';
-import { readSettings } from '../core/settings';
 import { getSweep } from '../core/sweeps/store';
 import { metricValue } from '../core/sweeps/metric';
 import { pythonPathWithJobs } from '../workers/executors/local/env';
+import { cliPython } from './connections';
 import { table } from './format';
 
 /** `--glm` short names → alpaca_eval's GLM names (the job's `lc_glm` choices). */
@@ -131,9 +131,8 @@ interface PythonRow {
 }
 
 /** Runs `python -m ladder_jobs lc-winrate - --glm G --json` on the records; its per-generator rows. */
-export function runLcTool(records: object[], glm: string): Promise<Map<string, PythonRow>> {
-  const settings = readSettings();
-  const python = settings.LADDER_PYTHON ?? 'python3';
+export async function runLcTool(records: object[], glm: string): Promise<Map<string, PythonRow>> {
+  const python = await cliPython();
   const env = { ...process.env };
   env.PYTHONPATH = pythonPathWithJobs(JOBS_DIR, env.PYTHONPATH);
   return new Promise((resolve, reject) => {

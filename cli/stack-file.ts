@@ -16,6 +16,8 @@ export interface StackFile {
   appPid: number;
   /** Where the local executor keeps job state and logs (`ladder logs` reads them). Absent in files of older stacks. */
   runRoot?: string;
+  /** The Python the stack runs jobs with (its managed env). Absent in files of older stacks. */
+  python?: string;
 }
 
 export const stackFilePath = () => path.join(stateDir(), 'stack.json');

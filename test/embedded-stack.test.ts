@@ -92,6 +92,7 @@ describe('ladder dev', { concurrency: false, timeout: 420_000 }, () => {
     for (const f of ['stack.json', 'token', 'postgres-password', 'ingest-secret']) {
       assert.equal(fs.statSync(path.join(state, f)).mode & 0o777, 0o600, `${f} is private`);
     }
+    assert.equal(stack.python, env.LADDER_PYTHON, 'stack.json names the Python jobs run with (CLI commands that run it read it)');
     const password = fs.readFileSync(path.join(state, 'postgres-password'), 'utf8').trim();
     assert.equal(new URL(stack.databaseUrl).password, password);
     assert.ok(!dev.output().includes(password), 'the password is never printed');
