@@ -162,6 +162,8 @@ async function executorPhase(
   // When the whole batch passed each stage of the pipeline (seconds from the first submit):
   // submitted (executor) → pod created (job controller) → bound (scheduler) → Running (KWOK).
   const stage = { created: new Map<string, number>(), bound: new Map<string, number>(), running: new Map<string, number>() };
+  let watchDone = false;
+  let watchEnded: string | null = null;
   const watch = await new k8s.Watch(cluster.kubeConfig()).watch(
     `/api/v1/namespaces/${namespace}/pods`,
     {},
@@ -173,7 +175,11 @@ async function executorPhase(
       if (pod.spec?.nodeName && !stage.bound.has(name)) stage.bound.set(name, now);
       if (pod.status?.phase === 'Running' && !stage.running.has(name)) stage.running.set(name, now);
     },
-    () => {},
+    // A watch the server closes early (it happened under load) would leave the stage times short;
+    // they are then reported as unknown rather than as the moment the watch went quiet.
+    (err: unknown) => {
+      if (!watchDone) watchEnded = err ? String(err) : 'closed by the server';
+    },
   );
   const requests0 = await apiRequests(cluster);
   const clusterCpu0 = clusterCpu(cluster);
@@ -195,6 +201,7 @@ async function executorPhase(
     await sleep(250); // status() reads the informer cache; polling faster only burns this process's CPU
   }
   const runningS = (performance.now() - t0) / 1000;
+  watchDone = true;
   watch.abort();
   const lastAt = (m: Map<string, number>) => +((Math.max(...m.values()) - t0) / 1000).toFixed(2);
   const cpu = process.cpuUsage(cpu0);
@@ -218,7 +225,9 @@ async function executorPhase(
     jobsPerS,
     submitsPerS: +(jobs / submittedS).toFixed(1),
     secondsToAllRunning: +runningS.toFixed(2),
-    secondsUntilAll: { submitted: +submittedS.toFixed(2), podCreated: lastAt(stage.created), bound: lastAt(stage.bound), running: lastAt(stage.running) },
+    secondsUntilAll: watchEnded
+      ? { submitted: +submittedS.toFixed(2), podCreated: null, bound: null, running: null, watchEnded }
+      : { submitted: +submittedS.toFixed(2), podCreated: lastAt(stage.created), bound: lastAt(stage.bound), running: lastAt(stage.running) },
     cpuMsPerJob: +((cpu.user + cpu.system) / 1000 / jobs).toFixed(2),
     clusterCpuMsPerJob,
     objectsPerAttempt: +(objects / jobs).toFixed(2),
