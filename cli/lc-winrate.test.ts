@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseSweepSpec } from '../core/spec/spec';
 import { createSweep } from '../core/sweeps/store';
 import { createTestStack, REPO_ROOT, type TestStack } from '../test/harness';
+import { lcWinrate } from './lc-winrate';
 
 interface CliResult {
   code: number;
@@ -168,5 +169,14 @@ describe('ladder lc-winrate', { timeout: 300_000 }, () => {
     const theirs = await ladder(['lc-winrate', other, '--project', 'elsewhere', '--json']);
     assert.equal(theirs.code, 0, theirs.stderr);
     assert.equal(JSON.parse(theirs.stdout).rows.length, 1);
+  });
+
+  it('bounds the trials it reads before reading their annotations', async () => {
+    await assert.rejects(
+      lcWinrate(stack.database.db, rlhf, { glm: 'v1', project: 'default', maxTrials: 4 }, (m) => new Error(m)),
+      /5 succeeded trials is over the 4 read at once; pass --rung/,
+    );
+    const report = await lcWinrate(stack.database.db, rlhf, { glm: 'v1', project: 'default', maxTrials: 5 }, (m) => new Error(m));
+    assert.equal(report.rows.length, 5);
   });
 });

@@ -32,6 +32,9 @@ export type GlmShort = keyof typeof GLMS;
 const ANNOTATIONS_FORMAT = 1;
 const MAX_ANNOTATIONS = 32_768;
 const MAX_ID_LENGTH = 64;
+/** Trials read in one run: each keeps up to ~330 KB of annotations, so a whole large sweep at once
+ * could hold gigabytes; --rung reads one rung at a time. */
+export const MAX_TRIALS_READ = 2_000;
 /** The Python tool's answer for one group: a few hundred bytes per generator. */
 const MAX_PYTHON_OUTPUT_BYTES = 4 * 1024 * 1024;
 const PYTHON_TIMEOUT_MS = 10 * 60_000;
@@ -41,6 +44,8 @@ export interface LcWinrateOptions {
   project: string;
   /** Rung index or name; every rung when absent. */
   rung?: string;
+  /** At most this many succeeded trials are read (default MAX_TRIALS_READ). */
+  maxTrials?: number;
   glm: GlmShort;
 }
 
@@ -204,6 +209,12 @@ export async function lcWinrate(
   }
 
   const shortGlm = opts.glm;
+  const selection = and(eq(trials.sweepId, sweepId), eq(trials.status, 'succeeded'), rung === undefined ? undefined : eq(trials.rungIndex, rung));
+  const maxTrials = opts.maxTrials ?? MAX_TRIALS_READ;
+  const [{ count } = { count: 0 }] = await db.select({ count: sql<number>`count(*)::int` }).from(trials).where(selection);
+  if (count > maxTrials) {
+    throw usage(`${count} succeeded trials${rung === undefined ? '' : ` at rung ${opts.rung}`} is over the ${maxTrials} read at once; pass --rung to read one rung at a time`);
+  }
   const rowsDb = await db
     .select({
       id: trials.id,
@@ -216,7 +227,7 @@ export async function lcWinrate(
       annotations: sql<unknown>`${trials.result} -> 'meta' -> 'eval_annotations'`,
     })
     .from(trials)
-    .where(and(eq(trials.sweepId, sweepId), eq(trials.status, 'succeeded'), rung === undefined ? undefined : eq(trials.rungIndex, rung)))
+    .where(selection)
     .orderBy(asc(trials.rungIndex), asc(trials.variantIndex), asc(trials.seed));
 
   const rows: LcRow[] = [];
