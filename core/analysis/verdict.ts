@@ -103,15 +103,15 @@ function predictionSentence(a: VerdictInput): string {
   const best = ok.reduce((x, y) => ((a.mode === 'min' ? y.e.prediction < x.e.prediction : y.e.prediction > x.e.prediction) ? y : x));
   const e = best.e;
   const iv = e.interval[0] < e.interval[1] ? ` ${formatInterval(e.interval)}` : ' (no interval: an exact fit through one seed per rung)';
-  return `Predicted at ${target}: ${best.v} → ${fmt(e.prediction)}${iv}${heldOutCheck(e)}.`;
+  return `Predicted at ${target}: ${best.v} → ${fmt(e.prediction)}${iv}${heldOutCheck(e, a.rungs.length)}.`;
 }
 
 /** Whether the curve's form was checked: the same fit without the largest rung, against it. */
-function heldOutCheck(e: Extract<VariantExtrapolation, { ok: true }>): string {
+function heldOutCheck(e: Extract<VariantExtrapolation, { ok: true }>, rungs: number): string {
   const bt = e.backtest;
   if (bt === null) {
-    return e.backtestSkipped?.startsWith('too few rungs')
-      ? '; with 2 rungs no rung is held out, so the curve\'s form is unchecked'
+    return rungs < 3
+      ? `; with ${rungs} rungs no rung is held out, so the curve's form is unchecked`
       : `; the curve's form is unchecked (${e.backtestSkipped ?? 'no held-out fit'})`;
   }
   const held = formatScale(bt.heldOutScale);

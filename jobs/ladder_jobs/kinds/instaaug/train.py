@@ -19,7 +19,8 @@ from ladder_jobs.kinds.instaaug.data import GROUPS, N_CLASSES, make_splits
 from ladder_jobs.kinds.instaaug.model import TRANSFORMS, Model
 from ladder_jobs.kinds.ssl.model import error_rate, fit_probe
 from ladder_jobs.seeding import torch_seed
-from ladder_jobs.torch_utils import autocast_ctx, n_params, pick_device, resume_or_start, snapshot, warmup_frac_cosine_lr
+from ladder_jobs.torch_utils import (autocast_ctx, n_params, pick_device, require_finite_losses, resume_or_start, snapshot,
+                                     warmup_frac_cosine_lr)
 
 EVAL_BATCH = 1024
 
@@ -135,8 +136,7 @@ def run(config: dict, ctx) -> None:
         dt = time.perf_counter() - t0
         if config["step_sleep"]:
             time.sleep(config["step_sleep"])  # test knob; outside the timed part
-        if not math.isfinite(loss_value):
-            raise FloatingPointError(f"loss is {loss_value} at step {step}")
+        require_finite_losses(step, {"train_loss": loss_value})
         extra.update(train_loss=loss_value, entropy=float(h), samples=extra["samples"] + batch,
                      seconds=extra["seconds"] + dt)
         if step % config["log_every"] == 0 or step == steps:

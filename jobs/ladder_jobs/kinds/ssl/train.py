@@ -23,7 +23,6 @@ checkpoint. On CPU the same seed gives the same numbers; CUDA kernels need not.
 from __future__ import annotations
 
 import functools
-import math
 import time
 
 import numpy as np
@@ -33,7 +32,8 @@ from ladder_jobs.kinds.ssl import risk
 from ladder_jobs.kinds.ssl.data import fewshot_indices, make_splits
 from ladder_jobs.kinds.ssl.model import SSLModel, augment, error_rate, fit_probe
 from ladder_jobs.seeding import stable_seed, torch_seed
-from ladder_jobs.torch_utils import autocast_ctx, n_params, pick_device, resume_or_start, snapshot, warmup_frac_cosine_lr
+from ladder_jobs.torch_utils import (autocast_ctx, n_params, pick_device, require_finite_losses, resume_or_start, snapshot,
+                                     warmup_frac_cosine_lr)
 
 FEWSHOT_K = (1, 5, 30)  # shots per class of the reported few-shot probe accuracies
 PHASE_ID = {"pretrain": 1, "approx": 2}  # salts the per-step RNG of each phase
@@ -135,8 +135,7 @@ def run(config: dict, ctx) -> None:
         dt = time.perf_counter() - t0
         if config["step_sleep"]:
             time.sleep(config["step_sleep"])  # test knob; outside the timed part
-        if not math.isfinite(loss_value):
-            raise FloatingPointError(f"{phase} loss is {loss_value} at step {local}")
+        require_finite_losses(local, {f"{phase}_loss": loss_value})
 
         if phase == "pretrain":
             state_extra["pretrain_loss"] = loss_value
