@@ -42,6 +42,23 @@ export function lastLines(text: string, n: number): string {
   return lines.slice(-n).join('\n');
 }
 
+/** A file's text from byte `offset` on, at most `max` bytes, or '' if it cannot be read. */
+export function readFrom(file: string, offset: number, max = 1024 * 1024): string {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const len = Math.max(0, Math.min(fs.fstatSync(fd).size - offset, max));
+      const buf = Buffer.alloc(len);
+      fs.readSync(fd, buf, 0, len, offset);
+      return buf.toString('utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}
+
 /** The last n lines of a (log) file, or '' if it cannot be read. Reads at most the last 64 KiB. */
 export function tailFile(file: string, n = 20): string {
   try {

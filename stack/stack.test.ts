@@ -286,6 +286,18 @@ describe('temporal', () => {
     console.log(`temporal: start ${startMs} ms`);
   });
 
+  test('a port taken inside the server (a panic with a long trace) is retried with fresh ports', { timeout: 60_000 }, async () => {
+    // A stand-in CLI that fails as start-dev does when another process takes one of the ports it
+    // picks for itself: a panic line, then a goroutine trace longer than the error's tail.
+    const dir = fs.mkdtempSync(path.join(tmpRoot, 'fake-cli-'));
+    const starts = path.join(dir, 'starts');
+    const bin = path.join(dir, 'temporal');
+    const trace = Array.from({ length: 60 }, (_, i) => `\tgo.temporal.io/server/frame${i}(...)`).join('\\n');
+    fs.writeFileSync(bin, `#!/bin/sh\necho x >> '${starts}'\nprintf 'panic: listen tcp 127.0.0.1:7235: bind: address already in use\\n\\ngoroutine 1 [running]:\\n${trace}\\n' >&2\nexit 2\n`, { mode: 0o755 });
+    await assert.rejects(startTemporal({ bin, readyTimeoutMs: 5000 }), (err: Error) => /^panic: listen tcp .*address already in use$/m.test(err.message));
+    assert.equal(fs.readFileSync(starts, 'utf8').trim().split('\n').length, 3, 'three starts: the clash was seen and retried');
+  });
+
   test('persistent db file survives a restart: a workflow started before is found after', { timeout: 120_000 }, async () => {
     const dbFile = path.join(tmpRoot, 'temporal', 'state.db');
     const logFile = path.join(tmpRoot, 'temporal', 'server.log');

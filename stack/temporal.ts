@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { cacheDir } from './paths';
 import { freePort } from './ports';
-import { isPidAlive, parentDeathSignalArgs, pidCommandLine, registerCleanup, runOk, sleep, tailFile, waitPidExit } from './proc';
+import { isPidAlive, parentDeathSignalArgs, pidCommandLine, registerCleanup, runOk, sleep, readFrom, tailFile, waitPidExit } from './proc';
 
 /** Pinned so every machine (dev, CI) runs the same server; bump deliberately. */
 export const TEMPORAL_CLI_VERSION = '1.9.1';
@@ -92,6 +92,8 @@ export interface StartTemporalOptions {
   logFile?: string;
   /** How long to wait for the frontend to answer. Default: 30 000 ms. */
   readyTimeoutMs?: number;
+  /** The temporal CLI. Default: ensureTemporalCli()'s (tests give a stand-in). */
+  bin?: string;
 }
 
 export interface TemporalServer {
@@ -155,7 +157,7 @@ async function replaceLeftover(dbFile: string): Promise<void> {
 }
 
 async function startTemporalOnce(opts: StartTemporalOptions): Promise<TemporalServer> {
-  const bin = await ensureTemporalCli();
+  const bin = opts.bin ?? (await ensureTemporalCli());
   const namespace = opts.namespace ?? 'default';
   const port = opts.port ?? (await freePort());
   const address = `127.0.0.1:${port}`;
@@ -179,6 +181,8 @@ async function startTemporalOnce(opts: StartTemporalOptions): Promise<TemporalSe
   args.push('--http-port', String(await freePort()));
   if (opts.dbFile) args.push('--db-filename', path.resolve(opts.dbFile));
 
+  // A caller's log is appended to: this start's output begins here.
+  const logStart = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
   const logFd = fs.openSync(logFile, 'a');
   // SIGTERM on our death: the server closes its SQLite file cleanly instead of lingering on it.
   const pdeath = parentDeathSignalArgs('SIGTERM');
@@ -233,9 +237,12 @@ async function startTemporalOnce(opts: StartTemporalOptions): Promise<TemporalSe
   for (;;) {
     if (spawnError || exited) {
       const why = spawnError ? spawnError.message : `exited with ${exited?.code ?? exited?.signal}`;
+      // A port taken inside the server panics with a goroutine trace longer than the tail: the
+      // cause line comes first, so the port-clash retry (startTemporal) can see it.
+      const cause = firstErrorLine(readFrom(logFile, logStart));
       const log = tailFile(logFile, 30);
       await stop();
-      throw new Error(`temporal dev server ${why} before becoming ready (${bin} ${args.join(' ')})\n${log}`);
+      throw new Error(`temporal dev server ${why} before becoming ready (${bin} ${args.join(' ')})\n${cause ? `${cause}\n` : ''}${log}`);
     }
     try {
       const conn = await Connection.connect({ address, connectTimeout: 1000 });
@@ -261,4 +268,9 @@ async function startTemporalOnce(opts: StartTemporalOptions): Promise<TemporalSe
     }
     await sleep(200);
   }
+}
+
+/** The first line of server output that says what went wrong (a Go panic or an error line). */
+function firstErrorLine(output: string): string | undefined {
+  return output.split('\n').find((l) => /^(panic|Error|fatal error)\b|address already in use/.test(l.trim()));
 }
